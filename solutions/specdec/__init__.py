@@ -1,0 +1,1 @@
+"""specdec: speculative decoding for LLMs on MLX, one task module per chapter."""

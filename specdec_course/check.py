@@ -1,0 +1,107 @@
+"""``specdec check``: the instructor's proof that the course is consistent.
+
+1. every task test passes on the reference (``--impl solutions``);
+2. every task test fails on the stubs, each with the stub's NotImplementedError;
+3. API parity between solutions/ and src/ (by AST), src/ never imports solutions;
+4. the book builds and chapters only name commands, files and functions that exist;
+5. the course tool's own unit tests pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.text import Text
+
+from specdec_course.bookcheck import build_book, reference_problems
+from specdec_course.parity import parity_problems
+from specdec_course.runner import run_pytest
+from specdec_course.tasks import CHAPTERS
+
+TASK_TESTS = ["tests", "--ignore=tests/course", "-p", "no:cacheprovider"]
+
+
+def _task_selection() -> list[str]:
+    return [*TASK_TESTS, "-m", " or ".join(c.marker for c in CHAPTERS)]
+
+
+_reference_ids: set[str] = set()
+
+
+def check_reference() -> list[str]:
+    """Problems with the task tests on the reference solution."""
+    run = run_pytest(_task_selection(), "solutions", capture=True)
+    _reference_ids.update(r["nodeid"] for r in run.records)
+    if not run.records:
+        return ["no task tests ran on the reference:\n" + run.output[-3000:]]
+    bad = [f"{r['nodeid']}: {r['outcome']} ({r['exception']}: {r['message']})"
+           for r in run.records if r["outcome"] != "passed"]
+    if run.returncode != 0 and not bad:
+        bad.append("pytest failed on the reference:\n" + run.output[-3000:])
+    return bad
+
+
+def check_stubs() -> list[str]:
+    """Problems with the task tests on the student stubs (each must fail on a stub)."""
+    run = run_pytest(_task_selection(), "src", capture=True)
+    if not run.records:
+        return ["no task tests ran on the stubs:\n" + run.output[-3000:]]
+    missing = sorted(_reference_ids - {r["nodeid"] for r in run.records})
+    return [f"{n}: ran on the reference but not on the stubs (import or collection error?)" for n in missing] + [
+        f"{r['nodeid']}: expected the stub's NotImplementedError, got "
+        + ("a pass (this test cannot fail on an unwritten task)" if r["outcome"] == "passed"
+           else f"{r['outcome']} with {r['exception']}: {r['message']}")
+        for r in run.records
+        if not (r["outcome"] == "failed" and r["exception"] == "NotImplementedError")
+    ]
+
+
+def check_book() -> list[str]:
+    """Problems building the book or in what its chapters reference."""
+    ok, output = build_book()
+    problems = [] if ok else ["mdbook build failed:\n" + output[-2000:]]
+    return problems + reference_problems()
+
+
+def check_tool_tests() -> list[str]:
+    """Problems in the course machinery's own unit tests."""
+    run = run_pytest(["tests/course", "-p", "no:cacheprovider"], "solutions", capture=True)
+    if run.returncode == 0:
+        return []
+    return [f"{r['nodeid']}: {r['exception']}: {r['message']}" for r in run.records if r["outcome"] != "passed"] \
+        or ["tool tests failed:\n" + run.output[-3000:]]
+
+
+STEPS: list[tuple[str, Callable[[], list[str]]]] = [
+    ("task tests pass on the reference (--impl solutions)", check_reference),
+    ("task tests fail on the stubs with NotImplementedError (--impl src)", check_stubs),
+    ("API parity src/ <-> solutions/ (AST)", parity_problems),
+    ("book builds and names only things that exist", check_book),
+    ("course tool unit tests", check_tool_tests),
+]
+
+
+def run_check(console: Console) -> int:
+    """Run every step, print a report, return 0 only if all passed."""
+    failures = 0
+    start = time.perf_counter()
+    for title, step in STEPS:
+        t0 = time.perf_counter()
+        with console.status(title):
+            problems = step()
+        took = time.perf_counter() - t0
+        if problems:
+            failures += 1
+            console.print(f"[red]✗[/red] {title} [dim]({took:.1f} s)[/dim]")
+            for p in problems[:40]:
+                console.print(Text("    - ", style="red") + Text(p))
+            if len(problems) > 40:
+                console.print(f"    ... and {len(problems) - 40} more")
+        else:
+            console.print(f"[green]✓[/green] {title} [dim]({took:.1f} s)[/dim]")
+    total = time.perf_counter() - start
+    verdict = "[green]all checks passed[/green]" if not failures else f"[red]{failures} check(s) failed[/red]"
+    console.print(f"{verdict} in {total:.1f} s")
+    return 1 if failures else 0

@@ -1,0 +1,90 @@
+"""The one switch that decides which ``specdec`` package is imported.
+
+Students' code lives in ``src/specdec`` and the reference in
+``solutions/specdec``. Both use the import name ``specdec`` so the tests never
+change between them; this module puts the chosen directory first on
+``sys.path`` and then proves that the imported package really came from there
+(a stray editable install or an earlier import must never win silently).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+IMPLEMENTATIONS = {"src": REPO_ROOT / "src", "solutions": REPO_ROOT / "solutions"}
+ENV_VAR = "SPECDEC_IMPL"
+DEFAULT_IMPL = "src"
+
+
+class ImplementationError(RuntimeError):
+    """The requested implementation could not be loaded from its directory."""
+
+
+def requested_impl(explicit: str | None = None) -> str:
+    """Return the implementation name to use.
+
+    Args:
+        explicit: a name given on a command line; wins over the environment.
+
+    Returns:
+        ``"src"`` or ``"solutions"``: ``explicit``, else ``$SPECDEC_IMPL``,
+        else ``"src"``.
+    """
+    name = explicit or os.environ.get(ENV_VAR) or DEFAULT_IMPL
+    if name not in IMPLEMENTATIONS:
+        raise ImplementationError(
+            f"unknown implementation {name!r}: choose one of {sorted(IMPLEMENTATIONS)} "
+            f"(--impl NAME or {ENV_VAR}=NAME)"
+        )
+    return name
+
+
+def activate(name: str | None = None) -> ModuleType:
+    """Import ``specdec`` from the chosen implementation directory.
+
+    Any ``specdec`` modules imported earlier are dropped first, so switching
+    inside one process is safe. The environment variable is set as well, so
+    subprocesses (e.g. pytest started by the CLI) load the same one.
+
+    Args:
+        name: ``"src"`` or ``"solutions"``; ``None`` means :func:`requested_impl`.
+
+    Returns:
+        The imported ``specdec`` package.
+
+    Raises:
+        ImplementationError: if the package imported is not the one asked for.
+    """
+    name = requested_impl(name)
+    root = IMPLEMENTATIONS[name]
+    for other in IMPLEMENTATIONS.values():
+        while str(other) in sys.path:
+            sys.path.remove(str(other))
+    sys.path.insert(0, str(root))
+    for mod in [m for m in sys.modules if m == "specdec" or m.startswith("specdec.")]:
+        del sys.modules[mod]
+    importlib.invalidate_caches()
+    os.environ[ENV_VAR] = name
+    package = importlib.import_module("specdec")
+    loaded = Path(package.__file__).resolve().parent
+    if loaded != (root / "specdec").resolve():
+        raise ImplementationError(
+            f"asked for the {name!r} implementation at {root / 'specdec'}, but Python "
+            f"imported specdec from {loaded}. Uninstall the stray copy "
+            f"(`uv pip uninstall specdec`) so the switch can work."
+        )
+    return package
+
+
+def describe() -> str:
+    """One line naming the loaded implementation and its path (for headers)."""
+    package = sys.modules.get("specdec")
+    if package is None:
+        return "specdec: not loaded"
+    name = os.environ.get(ENV_VAR, DEFAULT_IMPL)
+    return f"specdec implementation: {name} ({Path(package.__file__).resolve().parent})"

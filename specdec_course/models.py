@@ -1,0 +1,113 @@
+"""Load a draft/target pair that is safe to use for speculative decoding.
+
+By default this is the pair bundled in ``<repo>/models`` (trained by
+``specdec train-models``); any two mlx-lm paths or Hugging Face repo names can
+be passed instead. Speculative decoding compares token *ids* proposed by one
+model with those scored by the other, so the pair must share a vocabulary and
+an end-of-sequence id; :func:`load_pair` refuses a mismatched pair up front
+with a message saying what to do, rather than producing silent garbage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx_lm.tokenizer_utils import TokenizerWrapper
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+TARGET_NAME = "specdec-target"
+DRAFT_NAME = "specdec-draft"
+
+
+class ModelPairError(ValueError):
+    """The requested draft/target pair cannot be used together (or is missing)."""
+
+
+def bundled_model_path(name: str) -> Path:
+    """Return ``<repo>/models/<name>``, raising :class:`ModelPairError` if it is missing."""
+    path = MODELS_DIR / name
+    if not (path / "config.json").is_file():
+        raise ModelPairError(
+            f"bundled model {name!r} not found at {path}. Restore it with "
+            "`git checkout -- models/` or rebuild both models with `specdec train-models`."
+        )
+    return path
+
+
+def _vocab_and_eos(tokenizer: Any) -> tuple[dict[str, int], set[int]]:
+    """The token->id mapping and the set of EOS ids of an (optionally wrapped) tokenizer."""
+    inner = tokenizer._tokenizer if isinstance(tokenizer, TokenizerWrapper) else tokenizer
+    eos = getattr(tokenizer, "eos_token_ids", None)
+    if eos is None:
+        eos = {inner.eos_token_id} if inner.eos_token_id is not None else set()
+    return dict(inner.get_vocab()), set(eos)
+
+
+def check_compatible(draft_tok: Any, target_tok: Any, draft_name: str = "draft",
+                     target_name: str = "target") -> None:
+    """Raise :class:`ModelPairError` unless both tokenizers map tokens to ids identically."""
+    d_vocab, d_eos = _vocab_and_eos(draft_tok)
+    t_vocab, t_eos = _vocab_and_eos(target_tok)
+    problems = []
+    if d_vocab != t_vocab:
+        diff = sorted(set(d_vocab.items()) ^ set(t_vocab.items()), key=str)
+        example = ", ".join(f"{tok!r}->{i}" for tok, i in diff[:3])
+        problems.append(
+            f"vocabularies differ ({len(d_vocab)} vs {len(t_vocab)} entries; "
+            f"{len(diff)} mismatched, e.g. {example})"
+        )
+    if d_eos != t_eos:
+        problems.append(f"EOS ids differ ({sorted(d_eos)} vs {sorted(t_eos)})")
+    if problems:
+        raise ModelPairError(
+            f"draft {draft_name!r} and target {target_name!r} cannot be paired: "
+            + "; ".join(problems)
+            + ". Speculative decoding compares token ids, so pick two models from the same "
+            "family that share one tokenizer (or use the bundled pair: pass neither)."
+        )
+
+
+def _load(path_or_repo: str) -> tuple[nn.Module, TokenizerWrapper]:
+    """``mlx_lm.load`` with a one-line error instead of a stack trace."""
+    from mlx_lm import load
+
+    try:
+        model, tokenizer = load(path_or_repo)
+    except Exception as exc:  # noqa: BLE001 - re-raised as a clean, actionable message
+        raise ModelPairError(
+            f"could not load model {path_or_repo!r}: {type(exc).__name__}: {exc}. "
+            "Pass a local mlx-lm model directory or a Hugging Face repo name."
+        ) from None
+    return model, tokenizer
+
+
+def load_pair(
+    draft: str | None = None,
+    target: str | None = None,
+    *,
+    float32: bool | None = None,
+) -> tuple[nn.Module, nn.Module, TokenizerWrapper]:
+    """Load ``(draft_model, target_model, tokenizer)``.
+
+    ``draft`` / ``target`` default to the bundled models. ``float32`` upcasts
+    the weights; by default it is on for the bundled pair only (stored in
+    bfloat16 to keep the checkout small, but half precision is 2-5x slower on
+    MLX's CPU backend) and off for user models, whose size we cannot assume.
+    Raises :class:`ModelPairError` (a ``ValueError``) if the two tokenizers
+    differ in vocabulary or EOS id.
+    """
+    draft_src = draft if draft is not None else str(bundled_model_path(DRAFT_NAME))
+    target_src = target if target is not None else str(bundled_model_path(TARGET_NAME))
+    if float32 is None:
+        float32 = draft is None and target is None
+    draft_model, draft_tok = _load(draft_src)
+    target_model, target_tok = _load(target_src)
+    check_compatible(draft_tok, target_tok, draft_src, target_src)
+    if float32:
+        for m in (draft_model, target_model):
+            m.set_dtype(mx.float32)
+            mx.eval(m.parameters())
+    return draft_model, target_model, target_tok

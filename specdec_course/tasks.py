@@ -1,0 +1,83 @@
+"""The course's table of tasks: which chapter teaches which function.
+
+One registry drives the stub messages, ``specdec test``'s summary, and the
+self-check, so a chapter, its stubs and its tests cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One day of the course.
+
+    Attributes:
+        week: week number (1-based).
+        day: day number within the week (1-based).
+        slug: chapter file name without ``.md`` under ``book/src``.
+        title: human title.
+        tasks: qualified names inside ``specdec`` that students write this
+            day, e.g. ``"sampling.sample_token"`` or
+            ``"decoder.SpeculativeDecoder.generate"``.
+    """
+
+    week: int
+    day: int
+    slug: str
+    title: str
+    tasks: tuple[str, ...]
+
+    @property
+    def marker(self) -> str:
+        """The pytest marker of this chapter's tests, e.g. ``"w1d1"``."""
+        return f"w{self.week}d{self.day}"
+
+    @property
+    def label(self) -> str:
+        """``"Week 1 Day 1"``."""
+        return f"Week {self.week} Day {self.day}"
+
+
+CHAPTERS: tuple[Chapter, ...] = (
+    Chapter(1, 1, "week1-01-sampling", "Logits, temperature and sampling in MLX",
+            ("sampling.logits_to_probs", "sampling.sample_from_probs", "sampling.sample_token")),
+)
+
+
+def chapter(week: int, day: int) -> Chapter:
+    """The chapter for a week and day.
+
+    Raises:
+        KeyError: naming the chapters that exist.
+    """
+    for ch in CHAPTERS:
+        if (ch.week, ch.day) == (week, day):
+            return ch
+    have = ", ".join(f"--week {c.week} --day {c.day}" for c in CHAPTERS)
+    raise KeyError(f"there is no Week {week} Day {day} chapter; chapters with tasks: {have}")
+
+
+def chapter_of_task(qualname: str) -> Chapter | None:
+    """The chapter that teaches ``qualname`` (``module.func`` or ``module.Class.method``).
+
+    A method not listed itself belongs to its class's entry when the class is
+    listed (e.g. ``"adaptive.AdaptiveSpeculator"`` covers all its methods).
+    """
+    parts = qualname.split(".")
+    for n in range(len(parts), 1, -1):
+        prefix = ".".join(parts[:n])
+        for ch in CHAPTERS:
+            if prefix in ch.tasks:
+                return ch
+    return None
+
+
+def stub_message(qualname: str) -> str:
+    """The exact ``NotImplementedError`` text a student stub raises."""
+    ch = chapter_of_task(qualname)
+    if ch is None:
+        raise KeyError(f"{qualname} is not a registered task: add it to CHAPTERS in specdec_course/tasks.py")
+    short = qualname.split(".", 1)[1]
+    return f"{ch.label} task `{short}` is not written yet: see book chapter {ch.slug}"

@@ -1,0 +1,27 @@
+"""The book builds and names only things that exist."""
+
+from specdec_course import bookcheck
+
+
+def test_book_builds(tmp_path):
+    ok, output = bookcheck.build_book(tmp_path / "html")
+    assert ok, output
+    assert (tmp_path / "html" / "week1-01-sampling.html").exists()
+
+
+def test_chapters_reference_only_existing_things():
+    assert bookcheck.reference_problems() == []
+
+
+def test_a_wrong_reference_is_caught(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "SUMMARY.md").write_text("# Summary\n")
+    (src / "week9-01-x.md").write_text(
+        "## Tasks\n\nEdit `src/specdec/nothing.py`, write `no_such_function()`.\n"
+        "Run `specdec test --week 9 --day 1`.\n")
+    monkeypatch.setattr(bookcheck, "BOOK", tmp_path)
+    problems = bookcheck.reference_problems()
+    assert any("nothing.py" in p for p in problems)
+    assert any("no_such_function()" in p for p in problems)
+    assert any("selects no tests" in p for p in problems)
