@@ -78,7 +78,8 @@ def _load(path_or_repo: str) -> tuple[nn.Module, TokenizerWrapper]:
         model, tokenizer = load(path_or_repo)
     except Exception as exc:  # noqa: BLE001 - re-raised as a clean, actionable message
         raise ModelPairError(
-            f"could not load model {path_or_repo!r}: {type(exc).__name__}: {exc}. "
+            f"could not load model {path_or_repo!r} ({type(exc).__name__}: "
+            f"{str(exc).rstrip('.')}). "
             "Pass a local mlx-lm model directory or a Hugging Face repo name."
         ) from None
     return model, tokenizer

@@ -43,6 +43,20 @@ class Chapter:
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(1, 1, "week1-01-sampling", "Logits, temperature and sampling in MLX",
             ("sampling.logits_to_probs", "sampling.sample_from_probs", "sampling.sample_token")),
+    Chapter(1, 2, "week1-02-baseline", "The autoregressive baseline",
+            ("baseline.autoregressive_generate",)),
+    Chapter(1, 3, "week1-03-drafting", "Drafting with a KV cache",
+            ("decoder.SpeculativeDecoder.__init__", "decoder.SpeculativeDecoder.draft_generation")),
+    Chapter(1, 4, "week1-04-verify", "Verification: accept, reject, correct",
+            ("verify.verify_speculation",)),
+    Chapter(1, 5, "week1-05-loop", "The full lossless loop",
+            ("decoder.SpeculativeDecoder.generate",)),
+    Chapter(2, 1, "week2-01-theory", "Speedup theory and a simulator",
+            ("theory", "simulator")),
+    Chapter(2, 2, "week2-02-benchmark", "Measuring for real",
+            ("metrics",)),
+    Chapter(2, 3, "week2-03-adaptive", "AdaptiveSpeculator: a lookahead that tunes itself",
+            ("adaptive.AdaptiveSpeculator",)),
 )
 
 
@@ -62,11 +76,12 @@ def chapter(week: int, day: int) -> Chapter:
 def chapter_of_task(qualname: str) -> Chapter | None:
     """The chapter that teaches ``qualname`` (``module.func`` or ``module.Class.method``).
 
-    A method not listed itself belongs to its class's entry when the class is
-    listed (e.g. ``"adaptive.AdaptiveSpeculator"`` covers all its methods).
+    A name not listed itself belongs to the closest listed prefix: a class
+    entry (``"adaptive.AdaptiveSpeculator"``) covers all its methods and a
+    module entry (``"theory"``) every function in the module.
     """
     parts = qualname.split(".")
-    for n in range(len(parts), 1, -1):
+    for n in range(len(parts), 0, -1):
         prefix = ".".join(parts[:n])
         for ch in CHAPTERS:
             if prefix in ch.tasks:

@@ -590,6 +590,8 @@ class CountingModel(_Wrapper):
         tokens_per_call: ``L`` (``inputs.shape[1]``) of each pass, in order.
         start_positions: ``cache[0].offset`` before each pass (``None`` for a
             pass without a cache): where in the sequence each pass started.
+        inputs: the token ids of each pass (row 0), so a test can check that
+            the model saw the true sequence at the positions it claims.
 
     Args:
         model: any mlx-lm style model.
@@ -600,12 +602,14 @@ class CountingModel(_Wrapper):
         self.calls = 0
         self.tokens_per_call: list[int] = []
         self.start_positions: list[int | None] = []
+        self.inputs: list[list[int]] = []
 
     def __call__(self, inputs: mx.array, *args: Any, **kwargs: Any) -> mx.array:
         cache = kwargs.get("cache", args[0] if args else None)
         self.calls += 1
         self.tokens_per_call.append(int(inputs.shape[1]) if inputs.ndim >= 2 else int(inputs.shape[0]))
         self.start_positions.append(None if not cache else int(cache[0].offset))
+        self.inputs.append(inputs.reshape(-1, inputs.shape[-1])[0].tolist() if inputs.ndim else [])
         return self._inner(inputs, *args, **kwargs)
 
     @property
@@ -618,6 +622,7 @@ class CountingModel(_Wrapper):
         self.calls = 0
         self.tokens_per_call = []
         self.start_positions = []
+        self.inputs = []
 
 
 _UNTRIMMABLE_CLASSES: dict[type, type] = {}

@@ -1,0 +1,82 @@
+"""Week 1 Day 2: the autoregressive baseline.
+
+Plain decoding with a KV cache: one target forward pass per generated token.
+Every speedup in this course is measured against this function, and the
+greedy output of speculative decoding must equal its output token for token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx_lm.models.cache import make_prompt_cache
+
+from specdec.sampling import sample_token
+from specdec_course.results import GenerationResult
+from specdec_course.validation import check_count, check_temperature, eos_ids, token_list
+
+
+def autoregressive_generate(
+    model: nn.Module,
+    prompt_tokens: mx.array | list[int],
+    max_tokens: int,
+    *,
+    temperature: float = 0.0,
+    eos_token_id: int | Iterable[int] | None = None,
+    key: mx.array | None = None,
+) -> GenerationResult:
+    """Generate up to ``max_tokens`` tokens, one target forward pass each.
+
+    The prompt is run once (the prefill) to fill the KV cache and score the
+    first new token; every later token costs one forward pass over a single
+    token. A generation of n tokens therefore costs exactly n forward passes.
+
+    Args:
+        model: an mlx-lm style model: ``model(tokens[None], cache=cache)``
+            returns logits of shape ``(1, L, V)``.
+        prompt_tokens: the prompt, int ``mx.array`` of shape ``(L,)`` with
+            ``L >= 1`` (or a list of ints).
+        max_tokens: how many tokens to generate at most (``>= 0``).
+        temperature: 0 for greedy decoding, > 0 to sample.
+        eos_token_id: stop after emitting this token (or any of these tokens).
+        key: MLX PRNG key; split once per sampled token so a run with the same
+            key is reproducible. ``None`` uses MLX's global generator.
+
+    Returns:
+        A :class:`GenerationResult` with the generated tokens (prompt
+        excluded, EOS included when hit), ``target_calls`` and
+        ``finish_reason``.
+
+    Raises:
+        ValueError / TypeError: for an empty prompt, a negative or non-int
+            ``max_tokens`` or a bad temperature, before the model runs.
+    """
+    prompt = token_list(prompt_tokens)
+    check_count(max_tokens, "max_tokens")
+    temperature = check_temperature(temperature)
+    stop = eos_ids(eos_token_id)
+    result = GenerationResult()
+    if max_tokens == 0:
+        return result
+
+    cache = make_prompt_cache(model)
+    logits = model(mx.array(prompt)[None], cache=cache)
+    result.target_calls += 1
+    while True:
+        if key is not None:
+            key, sub = mx.random.split(key)
+        else:
+            sub = None
+        token = sample_token(logits[0, -1], temperature, key=sub)
+        result.tokens.append(token)
+        if token in stop:
+            result.finish_reason = "eos"
+            break
+        if len(result.tokens) == max_tokens:
+            break
+        # The last token needs no forward pass: nothing would read its logits.
+        logits = model(mx.array([[token]]), cache=cache)
+        result.target_calls += 1
+    return result

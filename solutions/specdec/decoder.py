@@ -1,0 +1,215 @@
+"""Week 1 Days 3 and 5: the speculative decoder.
+
+Day 3 writes the constructor and :meth:`SpeculativeDecoder.draft_generation`
+(drafting K tokens with the draft's KV cache); Day 5 writes
+:meth:`SpeculativeDecoder.generate`, the draft -> verify -> rewind loop.
+
+Cache invariant used throughout: at the start of every round both caches hold
+the context *except its last token* (``offset == len(context) - 1``). The
+round then feeds that last token: the draft to propose ``d_1``, the target as
+the first of the ``K + 1`` tokens it verifies in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
+
+from specdec.sampling import sample_token
+from specdec.verify import verify_speculation
+from specdec_course.results import GenerationResult
+from specdec_course.validation import (
+    check_count,
+    check_same_vocab,
+    check_temperature,
+    check_trimmable,
+    eos_ids,
+    token_list,
+)
+
+
+def _split(key: mx.array | None) -> tuple[mx.array | None, mx.array | None]:
+    if key is None:
+        return None, None
+    key, sub = mx.random.split(key)
+    return key, sub
+
+
+def _rewind(cache: list[Any], length: int) -> None:
+    # Drop cached positions beyond `length`: the rejected draft tokens.
+    excess = cache[0].offset - length
+    if excess > 0:
+        trim_prompt_cache(cache, excess)
+
+
+class SpeculativeDecoder:
+    """Draft K tokens with a small model, verify them with the target in one pass.
+
+    Attributes:
+        draft_model, target_model: mlx-lm style models sharing a vocabulary.
+        lookahead: K, the number of draft tokens per round (0 = plain decoding).
+        temperature: 0 for greedy, > 0 for sampling (both models, same T).
+        eos_token_ids: the ids that end a generation.
+        adaptive: optional object with a ``lookahead`` property and
+            ``update_lookahead(rate, *, drafted)``; when given, it picks K
+            every round.
+        draft_cache, target_cache: the current KV caches (lists of layers).
+        draft_logits: float32 ``(K, V)`` logits behind the last drafted tokens.
+    """
+
+    def __init__(
+        self,
+        draft_model: nn.Module,
+        target_model: nn.Module,
+        lookahead: int = 4,
+        *,
+        temperature: float = 0.0,
+        eos_token_id: int | Iterable[int] | None = None,
+        adaptive: Any | None = None,
+    ):
+        """Check the configuration and set up empty caches.
+
+        Args:
+            draft_model: the cheap model that proposes tokens.
+            target_model: the model whose output must be reproduced exactly.
+            lookahead: K >= 0 draft tokens per round.
+            temperature: sampling temperature for both models (0 = greedy).
+            eos_token_id: an id or a collection of ids that stop generation.
+            adaptive: an ``AdaptiveSpeculator`` (Week 2 Day 3) choosing K.
+
+        Raises:
+            TypeError / ValueError: for a non-int or negative lookahead, a bad
+                temperature, vocabularies of different sizes, or a KV cache
+                that cannot be trimmed - all before any model runs.
+        """
+        self.lookahead = check_count(lookahead, "lookahead (K)")
+        self.temperature = check_temperature(temperature)
+        self.eos_token_ids = eos_ids(eos_token_id)
+        check_same_vocab(draft_model, target_model)
+        check_trimmable(draft_model, "draft")
+        check_trimmable(target_model, "target")
+        self.draft_model = draft_model
+        self.target_model = target_model
+        self.adaptive = adaptive
+        self.draft_cache: list[Any] = make_prompt_cache(draft_model)
+        self.target_cache: list[Any] = make_prompt_cache(target_model)
+        self.draft_logits: mx.array | None = None
+        self.draft_calls = 0
+
+    def draft_generation(
+        self, prompt_tokens: mx.array | list[int], num_tokens: int, *, key: mx.array | None = None
+    ) -> list[int]:
+        """Propose ``num_tokens`` draft tokens after ``prompt_tokens``.
+
+        ``prompt_tokens`` is the whole context so far. The draft's KV cache is
+        brought up to date first: on a fresh cache the context minus its last
+        token is prefilled in one call; otherwise the first draft step feeds
+        every token the cache lacks (normally just the last one, two after a
+        fully accepted round). Each further step feeds exactly one token, so
+        drafting K tokens costs K forward passes after the prefill and never
+        re-runs the prefix.
+
+        Args:
+            prompt_tokens: int ``mx.array`` of shape ``(L,)``, ``L >= 1``, or a list.
+            num_tokens: K >= 0.
+            key: PRNG key for sampling draft tokens when temperature > 0.
+
+        Returns:
+            The K draft token ids. Side effects: ``self.draft_logits`` holds
+            the ``(K, V)`` float32 logits they were drawn from, and the draft
+            cache holds the context plus ``d_1 .. d_{K-1}``.
+        """
+        context = token_list(prompt_tokens)
+        check_count(num_tokens, "num_tokens")
+        cache = self.draft_cache
+        if cache[0].offset >= len(context):
+            # The cache is ahead of this context (a new prompt): start over.
+            _rewind(cache, len(context) - 1)
+        if num_tokens == 0:
+            self.draft_logits = None
+            return []
+        if cache[0].offset == 0 and len(context) > 1:
+            self.draft_model(mx.array(context[:-1])[None], cache=cache)
+            self.draft_calls += 1
+        pending = context[cache[0].offset:]
+        drafted: list[int] = []
+        rows: list[mx.array] = []
+        for _ in range(num_tokens):
+            logits = self.draft_model(mx.array(pending)[None], cache=cache)[0, -1].astype(mx.float32)
+            self.draft_calls += 1
+            key, sub = _split(key)
+            token = sample_token(logits, self.temperature, key=sub)
+            drafted.append(token)
+            rows.append(logits)
+            pending = [token]
+        self.draft_logits = mx.stack(rows)
+        return drafted
+
+    def generate(
+        self, prompt_tokens: mx.array | list[int], max_tokens: int, *, key: mx.array | None = None
+    ) -> GenerationResult:
+        """Generate up to ``max_tokens`` tokens with speculative decoding.
+
+        Both models are prefilled once. Each round drafts K tokens, verifies
+        ``[last token, d_1 .. d_K]`` with ONE target call, keeps the accepted
+        prefix plus one target token, and rewinds both caches to exactly the
+        accepted length. K is capped so a round never overshoots
+        ``max_tokens``; an EOS inside the accepted tokens ends generation with
+        nothing emitted after it; ``lookahead == 0`` is plain target decoding.
+
+        Args:
+            prompt_tokens: int ``mx.array`` of shape ``(L,)``, ``L >= 1``, or a list.
+            max_tokens: the most tokens to generate (>= 0).
+            key: PRNG key (split every round) for reproducible sampling.
+
+        Returns:
+            A :class:`GenerationResult`: the same tokens the target alone
+            would produce under greedy decoding, and tokens following the
+            target's distribution exactly under sampling.
+        """
+        context = token_list(prompt_tokens)
+        check_count(max_tokens, "max_tokens")
+        result = GenerationResult()
+        self.draft_cache = make_prompt_cache(self.draft_model)
+        self.target_cache = make_prompt_cache(self.target_model)
+        self.draft_calls = 0
+        if max_tokens == 0:
+            return result
+        if len(context) > 1:
+            self.target_model(mx.array(context[:-1])[None], cache=self.target_cache)
+            result.target_calls += 1
+
+        while len(result.tokens) < max_tokens:
+            wanted = self.adaptive.lookahead if self.adaptive is not None else self.lookahead
+            # A round emits up to K + 1 tokens; never draft past max_tokens.
+            k = min(wanted, max_tokens - len(result.tokens) - 1)
+            key, draft_key = _split(key)
+            key, verify_key = _split(key)
+            drafts = self.draft_generation(context, k, key=draft_key) if k > 0 else []
+            target_logits = self.target_model(mx.array([context[-1], *drafts])[None], cache=self.target_cache)[0]
+            result.target_calls += 1
+            if k > 0:
+                n, emitted = verify_speculation(drafts, target_logits, self.draft_logits,
+                                                temperature=self.temperature, key=verify_key)
+                result.record_round(k, n)
+                if self.adaptive is not None:
+                    self.adaptive.update_lookahead(n / k, drafted=k)
+            else:
+                emitted = [sample_token(target_logits[-1], self.temperature, key=verify_key)]
+            for i, token in enumerate(emitted):
+                if token in self.eos_token_ids:
+                    emitted = emitted[: i + 1]
+                    result.finish_reason = "eos"
+                    break
+            context.extend(emitted)
+            result.tokens.extend(emitted)
+            if result.finish_reason == "eos":
+                break
+            _rewind(self.target_cache, len(context) - 1)
+            _rewind(self.draft_cache, len(context) - 1)
+        result.draft_calls = self.draft_calls
+        return result

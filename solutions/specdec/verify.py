@@ -1,0 +1,89 @@
+"""Week 1 Day 4: verification - accept, reject, correct.
+
+Given K draft tokens, the draft's logits that produced them and the target's
+logits from ONE forward pass over them, decide how many draft tokens to keep
+and which token to emit next. With the rule of Leviathan et al. (2023) the
+emitted tokens follow the target's distribution exactly, whatever the draft.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+
+from specdec.sampling import logits_to_probs, sample_from_probs
+
+# A residual whose mass is below this is numerically p == q: the rejection
+# that led here had probability ~0, and sampling from p itself is exact.
+_EMPTY_RESIDUAL = 1e-12
+
+
+def verify_speculation(
+    draft_tokens: list[int],
+    target_logits: mx.array,
+    draft_logits: mx.array,
+    *,
+    temperature: float = 0.0,
+    key: mx.array | None = None,
+) -> tuple[int, list[int]]:
+    """Accept a prefix of the draft and emit one more token.
+
+    Args:
+        draft_tokens: the K proposed token ids ``d_1 .. d_K`` (``K >= 0``).
+        target_logits: shape ``(K+1, V)``, any float dtype. Row ``i`` is the
+            target's next-token logits at the position of draft token ``i``
+            (so it scores ``d_{i+1}``); row ``K`` scores the bonus position
+            after the last draft token.
+        draft_logits: shape ``(K, V)``. Row ``i`` holds the draft's logits
+            from which ``d_{i+1}`` was drawn.
+        temperature: ``0`` = greedy: accept while the target's argmax equals
+            the draft token. ``> 0``: accept ``d`` with probability
+            ``min(1, p(d) / q(d))`` (``p``, ``q`` = target and draft softmax at
+            this temperature, float32); on the first rejection emit a token
+            drawn from ``max(0, p - q)`` normalised; after full acceptance
+            emit a bonus token drawn from ``p`` at row K.
+        key: MLX PRNG key for the random decisions (``None``: global RNG).
+
+    Returns:
+        ``(n, tokens)`` with ``n`` the number of accepted draft tokens and
+        ``tokens == draft_tokens[:n] + [one more token]``, so
+        ``len(tokens) == n + 1`` always.
+
+    Raises:
+        ValueError: if the shapes do not match ``K`` as described.
+    """
+    k = len(draft_tokens)
+    if target_logits.ndim != 2 or target_logits.shape[0] != k + 1:
+        raise ValueError(f"target_logits must have shape (K+1, V) = ({k + 1}, V) for K={k} draft tokens, "
+                         f"got {target_logits.shape}")
+    vocab = target_logits.shape[1]
+    if draft_logits.shape != (k, vocab):
+        raise ValueError(f"draft_logits must have shape (K, V) = ({k}, {vocab}), got {draft_logits.shape}")
+
+    if temperature == 0:
+        choices = mx.argmax(target_logits, axis=-1).tolist()
+        n = 0
+        while n < k and choices[n] == draft_tokens[n]:
+            n += 1
+        return n, list(draft_tokens[:n]) + [choices[n]]
+
+    p = logits_to_probs(target_logits, temperature)
+    q = logits_to_probs(draft_logits, temperature)
+    if key is not None:
+        accept_key, sample_key = mx.random.split(key)
+    else:
+        accept_key = sample_key = None
+    n = k
+    if k:
+        rows = mx.arange(k)
+        drafted = mx.array(draft_tokens)
+        p_x, q_x = p[rows, drafted], q[rows, drafted]
+        u = mx.random.uniform(shape=(k,), key=accept_key)
+        # u < p/q written as u*q < p: no division, and q(x) = 0 rejects.
+        accepted = ((q_x > 0) & (u * q_x < p_x)).tolist()
+        n = accepted.index(False) if False in accepted else k
+    if n == k:
+        return k, list(draft_tokens) + [sample_from_probs(p[k], sample_key)]
+    residual = mx.maximum(p[n] - q[n], 0.0)
+    if mx.sum(residual).item() <= _EMPTY_RESIDUAL:
+        residual = p[n]
+    return n, list(draft_tokens[:n]) + [sample_from_probs(residual, sample_key)]

@@ -1,0 +1,312 @@
+"""The speed bar: mlx-lm's own speculative decoding on the bundled pair.
+
+Before students write a line, this answers "can speculative decoding pay off
+on *this* machine with *these* models at all?" using mlx-lm's reference
+implementation (``speculative_generate_step``) against plain autoregressive
+decoding (``generate_step``): greedy, same process, warm-up excluded, outputs
+checked token for token. It also measures the quantities the speedup formula
+needs: per-token cost of draft and target, their ratio ``c``, the cost of
+verifying ``K+1`` tokens in one target call, and the acceptance rate ``alpha``.
+
+Run: ``uv run python -m specdec_course.mlxlm_speed`` (add ``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from specdec_course.blas import blas_name, ensure_fast_blas
+from specdec_course.models import MODELS_DIR, load_pair
+
+PROMPTS_PATH = Path(__file__).resolve().parent / "data" / "heldout_prompts.json"
+CARD_HEADING = "## Measured speed (mlx-lm speculative decoding)"
+
+
+@dataclass
+class KResult:
+    """Speculative decoding figures for one number of draft tokens ``K``."""
+
+    k: int
+    seconds: float
+    tokens: int
+    tokens_per_s: float
+    speedup: float
+    alpha: float
+    mean_accepted: float
+    verify_ratio: float
+    predicted_speedup: float
+    mismatches: int
+
+
+@dataclass
+class SpeedReport:
+    """Everything :func:`measure` found; serialisable with ``dataclasses.asdict``."""
+
+    blas: str
+    machine: str
+    n_prompts: int
+    max_tokens: int
+    draft_ms: float
+    target_ms: float
+    c: float
+    baseline_tokens_per_s: float
+    results: list[KResult] = field(default_factory=list)
+
+    @property
+    def best(self) -> KResult:
+        """The K with the highest measured speedup."""
+        return max(self.results, key=lambda r: r.speedup)
+
+
+def load_prompts(path: Path = PROMPTS_PATH) -> list[str]:
+    """The held-out Python prefixes written by ``specdec train-models``."""
+    return json.loads(path.read_text())
+
+
+def _baseline(model: nn.Module, prompt: mx.array, max_tokens: int) -> list[int]:
+    from mlx_lm.generate import generate_step
+
+    return [int(t) for t, _ in generate_step(prompt, model, max_tokens=max_tokens)]
+
+
+def _speculative(
+    draft: nn.Module, target: nn.Module, prompt: mx.array, max_tokens: int, k: int
+) -> tuple[list[int], list[bool]]:
+    from mlx_lm.generate import speculative_generate_step
+
+    toks, flags = [], []
+    for t, _, from_draft in speculative_generate_step(
+        prompt, target, draft, num_draft_tokens=k, max_tokens=max_tokens
+    ):
+        toks.append(int(t))
+        flags.append(bool(from_draft))
+    return toks, flags
+
+
+def drafted_and_accepted(flags: list[bool], k: int, max_tokens: int) -> tuple[int, int]:
+    """Replay mlx-lm's rounds from its ``from_draft`` flags: (tokens drafted, accepted).
+
+    Each round drafts ``min(k, tokens still to produce)`` tokens, yields the
+    accepted ones (flag True) and then one target token (flag False), unless
+    the token budget ran out first.
+    """
+    drafted = accepted = produced = 0
+    i = 0
+    while i < len(flags):
+        drafted += min(k, max_tokens - produced)
+        while i < len(flags) and flags[i]:
+            accepted += 1
+            produced += 1
+            i += 1
+        if i < len(flags):  # the target's own token closes the round
+            produced += 1
+            i += 1
+    return drafted, accepted
+
+
+def _forward_ms(model: nn.Module, prompt: mx.array, n: int, repeats: int = 15) -> float:
+    """Median wall time (ms) of one cached forward over ``n`` new tokens."""
+    from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
+
+    cache = make_prompt_cache(model)
+    mx.eval(model(prompt[None], cache=cache))
+    x = mx.array([[int(prompt[-1])] * n])
+    times = []
+    for _ in range(repeats + 2):
+        t0 = time.perf_counter()
+        mx.eval(model(x, cache=cache))
+        times.append(time.perf_counter() - t0)
+        trim_prompt_cache(cache, n)
+    return statistics.median(times[2:]) * 1e3
+
+
+def predicted_speedup(alpha: float, k: int, c: float, verify_ratio: float) -> float:
+    """Expected speedup from the standard formula with a measured verify cost.
+
+    Tokens per round ``(1 - alpha^(K+1)) / (1 - alpha)``; cost per round
+    ``K*c + verify_ratio`` target-token units.
+    """
+    tokens = k + 1 if alpha >= 1.0 else (1 - alpha ** (k + 1)) / (1 - alpha)
+    return tokens / (k * c + verify_ratio)
+
+
+def measure(
+    draft_path: str | None = None,
+    target_path: str | None = None,
+    *,
+    n_prompts: int = 8,
+    max_tokens: int = 128,
+    ks: range = range(1, 9),
+    log=print,
+) -> SpeedReport:
+    """Run the baseline and the K sweep and return the figures (no printing of tables)."""
+    draft, target, tokenizer = load_pair(draft_path, target_path)
+    prompts = [mx.array(tokenizer.encode(p), mx.uint32) for p in load_prompts()[:n_prompts]]
+
+    # Warm-up: first calls pay for kernel set-up and memory allocation.
+    for k in (1, max(ks)):
+        _speculative(draft, target, prompts[0], 16, k)
+    _baseline(target, prompts[0], 16)
+    _baseline(draft, prompts[0], 16)
+
+    def timed_baseline(model: nn.Module) -> tuple[float, list[list[int]]]:
+        outs, t0 = [], time.perf_counter()
+        for p in prompts:
+            outs.append(_baseline(model, p, max_tokens))
+        return time.perf_counter() - t0, outs
+
+    t_target, reference = timed_baseline(target)
+    t_draft, _ = timed_baseline(draft)
+    n_tok = sum(len(o) for o in reference)
+    target_ms, draft_ms = t_target / n_tok * 1e3, t_draft / n_tok * 1e3
+    c = draft_ms / target_ms
+    one = _forward_ms(target, prompts[0], 1)
+    log(f"target {target_ms:.2f} ms/token, draft {draft_ms:.2f} ms/token, c = {c:.3f}")
+
+    report = SpeedReport(
+        blas=blas_name(),
+        machine=f"{platform.machine()} {platform.system()}",
+        n_prompts=len(prompts),
+        max_tokens=max_tokens,
+        draft_ms=draft_ms,
+        target_ms=target_ms,
+        c=c,
+        baseline_tokens_per_s=n_tok / t_target,
+    )
+    for k in ks:
+        drafted = accepted = mismatches = produced = 0
+        t0 = time.perf_counter()
+        runs = [_speculative(draft, target, p, max_tokens, k) for p in prompts]
+        secs = time.perf_counter() - t0
+        rounds = 0
+        for (toks, flags), ref in zip(runs, reference):
+            d, a = drafted_and_accepted(flags, k, max_tokens)
+            drafted, accepted = drafted + d, accepted + a
+            rounds += flags.count(False)
+            produced += len(toks)
+            mismatches += sum(x != y for x, y in zip(toks, ref)) + abs(len(toks) - len(ref))
+        alpha = accepted / drafted if drafted else 0.0
+        verify = _forward_ms(target, prompts[0], k + 1) / one
+        tps = produced / secs
+        res = KResult(
+            k=k, seconds=secs, tokens=produced, tokens_per_s=tps,
+            speedup=tps / report.baseline_tokens_per_s, alpha=alpha,
+            mean_accepted=accepted / max(rounds, 1), verify_ratio=verify,
+            predicted_speedup=predicted_speedup(alpha, k, c, verify), mismatches=mismatches,
+        )
+        report.results.append(res)
+        log(f"K={k}: {tps:.1f} tok/s, speedup {res.speedup:.2f}x, alpha {alpha:.3f}")
+    return report
+
+
+def render(report: SpeedReport) -> None:
+    """Print the report as rich tables."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]BLAS:[/bold] {report.blas}   [bold]machine:[/bold] {report.machine}")
+    console.print(
+        f"greedy, {report.max_tokens} new tokens x {report.n_prompts} held-out prompts; "
+        f"draft {report.draft_ms:.2f} ms/token, target {report.target_ms:.2f} ms/token, "
+        f"c = {report.c:.3f}; baseline {report.baseline_tokens_per_s:.1f} tok/s"
+    )
+    table = Table(title="mlx-lm speculative_generate_step vs generate_step")
+    for col in ("K", "alpha", "accepted/round", "verify(K+1)/1", "tok/s", "speedup",
+                "predicted", "mismatches"):
+        table.add_column(col, justify="right")
+    best = report.best.k
+    for r in report.results:
+        style = "bold green" if r.k == best else None
+        table.add_row(
+            str(r.k), f"{r.alpha:.3f}", f"{r.mean_accepted:.2f}", f"{r.verify_ratio:.2f}x",
+            f"{r.tokens_per_s:.1f}", f"{r.speedup:.2f}x", f"{r.predicted_speedup:.2f}x",
+            str(r.mismatches), style=style,
+        )
+    console.print(table)
+    if any(r.mismatches for r in report.results):
+        console.print("[yellow]some outputs differ from plain greedy decoding "
+                      "(float near-ties between batched and single-token passes)[/yellow]")
+
+
+def card_section(report: SpeedReport) -> str:
+    """Markdown section with the measured figures, for the model cards."""
+    lines = [
+        CARD_HEADING,
+        "",
+        f"mlx-lm `speculative_generate_step` vs `generate_step`, greedy, {report.max_tokens} "
+        f"new tokens on {report.n_prompts} held-out prompts, {report.machine}, "
+        f"BLAS: {report.blas}. Reproduce with `uv run python -m specdec_course.mlxlm_speed`.",
+        "",
+        f"- draft {report.draft_ms:.2f} ms/token, target {report.target_ms:.2f} ms/token, "
+        f"c = {report.c:.3f}",
+        f"- baseline {report.baseline_tokens_per_s:.1f} tokens/s",
+        "",
+        "| K | alpha | verify(K+1)/1 | tokens/s | speedup |",
+        "|--:|--:|--:|--:|--:|",
+    ]
+    for r in report.results:
+        lines.append(f"| {r.k} | {r.alpha:.3f} | {r.verify_ratio:.2f}x | "
+                     f"{r.tokens_per_s:.1f} | {r.speedup:.2f}x |")
+    return "\n".join(lines) + "\n"
+
+
+def update_cards(report: SpeedReport, models_dir: Path = MODELS_DIR) -> None:
+    """Replace (or append) the measured-speed section in both bundled model cards."""
+    section = card_section(report)
+    for name in ("specdec-target", "specdec-draft"):
+        card = models_dir / name / "README.md"
+        text = card.read_text()
+        pattern = re.compile(re.escape(CARD_HEADING) + r".*?(?=\n## |\Z)", re.S)
+        if pattern.search(text):
+            text = pattern.sub(section.rstrip("\n") + "\n", text)
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+        card.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns 0 if the best speedup reaches ``--bar``."""
+    p = argparse.ArgumentParser(prog="specdec mlxlm-speed", description=__doc__.splitlines()[0])
+    p.add_argument("--draft", default=None, help="draft model path or repo (default: bundled)")
+    p.add_argument("--target", default=None, help="target model path or repo (default: bundled)")
+    p.add_argument("--prompts", type=int, default=8, help="number of held-out prompts")
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--max-k", type=int, default=8)
+    p.add_argument("--bar", type=float, default=1.5, help="speedup the best K must reach")
+    p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    p.add_argument("--update-cards", action="store_true",
+                   help="write the figures into models/*/README.md")
+    args = p.parse_args(argv)
+    if argv is None:
+        ensure_fast_blas([sys.executable, "-m", "specdec_course.mlxlm_speed", *sys.argv[1:]])
+
+    report = measure(args.draft, args.target, n_prompts=args.prompts,
+                     max_tokens=args.max_tokens, ks=range(1, args.max_k + 1),
+                     log=lambda m: print(m, file=sys.stderr, flush=True))
+    render(report)
+    if args.json:
+        data = asdict(report)
+        data["best_k"] = report.best.k
+        args.json.write_text(json.dumps(data, indent=2) + "\n")
+    if args.update_cards:
+        update_cards(report)
+    ok = report.best.speedup >= args.bar
+    print(f"best K = {report.best.k}: {report.best.speedup:.2f}x "
+          f"({'meets' if ok else 'below'} the {args.bar}x bar)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""Input checks shared by the generation functions.
+
+Each turns a bad argument into one clear exception that names the fix, raised
+before any model runs, instead of a stack of MLX internals later.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import mlx.core as mx
+from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache
+
+
+def token_list(prompt_tokens: mx.array | Iterable[int], *, what: str = "prompt_tokens") -> list[int]:
+    """Return the prompt as a non-empty list of Python ints.
+
+    Args:
+        prompt_tokens: 1-D integer ``mx.array`` of shape ``(L,)`` or a sequence of ints.
+        what: the argument's name, for the message.
+
+    Raises:
+        TypeError: for float arrays or non-integer items.
+        ValueError: for an empty prompt or a 2-D array.
+    """
+    if isinstance(prompt_tokens, mx.array):
+        if prompt_tokens.ndim != 1:
+            raise ValueError(f"{what} must be 1-D (L,), got shape {prompt_tokens.shape}; "
+                             "pass one sequence, not a batch")
+        if mx.issubdtype(prompt_tokens.dtype, mx.floating):
+            raise TypeError(f"{what} must hold integer token ids, got dtype {prompt_tokens.dtype}")
+        tokens = prompt_tokens.tolist()
+    else:
+        tokens = list(prompt_tokens)
+    if not tokens:
+        raise ValueError(f"{what} is empty: generation needs at least one token to condition on "
+                         "(e.g. tokenizer.encode(text) or the BOS token)")
+    if not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
+        raise TypeError(f"{what} must contain Python ints (token ids)")
+    return tokens
+
+
+def check_count(value: Any, what: str) -> int:
+    """Return ``value`` if it is a non-negative int, else raise TypeError/ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{what} must be >= 0, got {value}")
+    return value
+
+
+def check_temperature(temperature: Any) -> float:
+    """Return ``temperature`` if it is a finite number >= 0."""
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+            or not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    return float(temperature)
+
+
+def eos_ids(eos_token_id: int | Iterable[int] | None) -> frozenset[int]:
+    """Normalise an EOS id, a collection of ids (as mlx-lm tokenizers have) or None."""
+    if eos_token_id is None:
+        return frozenset()
+    if isinstance(eos_token_id, int) and not isinstance(eos_token_id, bool):
+        return frozenset({eos_token_id})
+    ids = frozenset(eos_token_id)
+    if not all(isinstance(i, int) for i in ids):
+        raise TypeError(f"eos_token_id must be an int or a collection of ints, got {eos_token_id!r}")
+    return ids
+
+
+def vocab_size(model: Any) -> int | None:
+    """The model's vocabulary size from its config, or None when it does not say."""
+    args = getattr(model, "args", None)
+    for source in (args, model):
+        size = getattr(source, "vocab_size", None)
+        if isinstance(size, int):
+            return size
+    return None
+
+
+def check_same_vocab(draft_model: Any, target_model: Any) -> None:
+    """Raise ValueError when the two models' vocabulary sizes differ."""
+    d, t = vocab_size(draft_model), vocab_size(target_model)
+    if d is not None and t is not None and d != t:
+        raise ValueError(
+            f"draft and target vocabularies differ ({d} vs {t} tokens): speculative decoding "
+            "compares the two models token by token, so they must share one tokenizer. "
+            "Pick a draft from the same model family as the target.")
+
+
+def check_trimmable(model: Any, what: str) -> None:
+    """Raise ValueError when the model's KV cache cannot be rewound."""
+    if not can_trim_prompt_cache(make_prompt_cache(model)):
+        raise ValueError(
+            f"the {what} model's KV cache cannot be trimmed (e.g. a rotating / sliding-window "
+            "cache), so rejected draft tokens could not be rolled back. Use a model whose "
+            "make_prompt_cache gives trimmable KVCache layers, or drop max_kv_size.")

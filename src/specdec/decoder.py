@@ -1,0 +1,102 @@
+# Student stub: fill in the functions below. Generated from the reference by
+# `python -m specdec_course.stubs`; signatures and docstrings must stay as they are.
+"""Week 1 Days 3 and 5: the speculative decoder.
+
+Day 3 writes the constructor and :meth:`SpeculativeDecoder.draft_generation`
+(drafting K tokens with the draft's KV cache); Day 5 writes
+:meth:`SpeculativeDecoder.generate`, the draft -> verify -> rewind loop.
+
+Cache invariant used throughout: at the start of every round both caches hold
+the context *except its last token* (``offset == len(context) - 1``). The
+round then feeds that last token: the draft to propose ``d_1``, the target as
+the first of the ``K + 1`` tokens it verifies in one pass.
+"""
+from __future__ import annotations
+from collections.abc import Iterable
+from typing import Any
+import mlx.core as mx
+import mlx.nn as nn
+from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
+from specdec.sampling import sample_token
+from specdec.verify import verify_speculation
+from specdec_course.results import GenerationResult
+from specdec_course.validation import check_count, check_same_vocab, check_temperature, check_trimmable, eos_ids, token_list
+
+
+class SpeculativeDecoder:
+    """Draft K tokens with a small model, verify them with the target in one pass.
+
+    Attributes:
+        draft_model, target_model: mlx-lm style models sharing a vocabulary.
+        lookahead: K, the number of draft tokens per round (0 = plain decoding).
+        temperature: 0 for greedy, > 0 for sampling (both models, same T).
+        eos_token_ids: the ids that end a generation.
+        adaptive: optional object with a ``lookahead`` property and
+            ``update_lookahead(rate, *, drafted)``; when given, it picks K
+            every round.
+        draft_cache, target_cache: the current KV caches (lists of layers).
+        draft_logits: float32 ``(K, V)`` logits behind the last drafted tokens.
+    """
+
+    def __init__(self, draft_model: nn.Module, target_model: nn.Module, lookahead: int=4, *, temperature: float=0.0, eos_token_id: int | Iterable[int] | None=None, adaptive: Any | None=None):
+        """Check the configuration and set up empty caches.
+
+        Args:
+            draft_model: the cheap model that proposes tokens.
+            target_model: the model whose output must be reproduced exactly.
+            lookahead: K >= 0 draft tokens per round.
+            temperature: sampling temperature for both models (0 = greedy).
+            eos_token_id: an id or a collection of ids that stop generation.
+            adaptive: an ``AdaptiveSpeculator`` (Week 2 Day 3) choosing K.
+
+        Raises:
+            TypeError / ValueError: for a non-int or negative lookahead, a bad
+                temperature, vocabularies of different sizes, or a KV cache
+                that cannot be trimmed - all before any model runs.
+        """
+        raise NotImplementedError('Week 1 Day 3 task `SpeculativeDecoder.__init__` is not written yet: see book chapter week1-03-drafting')
+
+    def draft_generation(self, prompt_tokens: mx.array | list[int], num_tokens: int, *, key: mx.array | None=None) -> list[int]:
+        """Propose ``num_tokens`` draft tokens after ``prompt_tokens``.
+
+        ``prompt_tokens`` is the whole context so far. The draft's KV cache is
+        brought up to date first: on a fresh cache the context minus its last
+        token is prefilled in one call; otherwise the first draft step feeds
+        every token the cache lacks (normally just the last one, two after a
+        fully accepted round). Each further step feeds exactly one token, so
+        drafting K tokens costs K forward passes after the prefill and never
+        re-runs the prefix.
+
+        Args:
+            prompt_tokens: int ``mx.array`` of shape ``(L,)``, ``L >= 1``, or a list.
+            num_tokens: K >= 0.
+            key: PRNG key for sampling draft tokens when temperature > 0.
+
+        Returns:
+            The K draft token ids. Side effects: ``self.draft_logits`` holds
+            the ``(K, V)`` float32 logits they were drawn from, and the draft
+            cache holds the context plus ``d_1 .. d_{K-1}``.
+        """
+        raise NotImplementedError('Week 1 Day 3 task `SpeculativeDecoder.draft_generation` is not written yet: see book chapter week1-03-drafting')
+
+    def generate(self, prompt_tokens: mx.array | list[int], max_tokens: int, *, key: mx.array | None=None) -> GenerationResult:
+        """Generate up to ``max_tokens`` tokens with speculative decoding.
+
+        Both models are prefilled once. Each round drafts K tokens, verifies
+        ``[last token, d_1 .. d_K]`` with ONE target call, keeps the accepted
+        prefix plus one target token, and rewinds both caches to exactly the
+        accepted length. K is capped so a round never overshoots
+        ``max_tokens``; an EOS inside the accepted tokens ends generation with
+        nothing emitted after it; ``lookahead == 0`` is plain target decoding.
+
+        Args:
+            prompt_tokens: int ``mx.array`` of shape ``(L,)``, ``L >= 1``, or a list.
+            max_tokens: the most tokens to generate (>= 0).
+            key: PRNG key (split every round) for reproducible sampling.
+
+        Returns:
+            A :class:`GenerationResult`: the same tokens the target alone
+            would produce under greedy decoding, and tokens following the
+            target's distribution exactly under sampling.
+        """
+        raise NotImplementedError('Week 1 Day 5 task `SpeculativeDecoder.generate` is not written yet: see book chapter week1-05-loop')

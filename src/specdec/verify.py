@@ -1,0 +1,43 @@
+# Student stub: fill in the functions below. Generated from the reference by
+# `python -m specdec_course.stubs`; signatures and docstrings must stay as they are.
+"""Week 1 Day 4: verification - accept, reject, correct.
+
+Given K draft tokens, the draft's logits that produced them and the target's
+logits from ONE forward pass over them, decide how many draft tokens to keep
+and which token to emit next. With the rule of Leviathan et al. (2023) the
+emitted tokens follow the target's distribution exactly, whatever the draft.
+"""
+from __future__ import annotations
+import mlx.core as mx
+from specdec.sampling import logits_to_probs, sample_from_probs
+_EMPTY_RESIDUAL = 1e-12
+
+
+def verify_speculation(draft_tokens: list[int], target_logits: mx.array, draft_logits: mx.array, *, temperature: float=0.0, key: mx.array | None=None) -> tuple[int, list[int]]:
+    """Accept a prefix of the draft and emit one more token.
+
+    Args:
+        draft_tokens: the K proposed token ids ``d_1 .. d_K`` (``K >= 0``).
+        target_logits: shape ``(K+1, V)``, any float dtype. Row ``i`` is the
+            target's next-token logits at the position of draft token ``i``
+            (so it scores ``d_{i+1}``); row ``K`` scores the bonus position
+            after the last draft token.
+        draft_logits: shape ``(K, V)``. Row ``i`` holds the draft's logits
+            from which ``d_{i+1}`` was drawn.
+        temperature: ``0`` = greedy: accept while the target's argmax equals
+            the draft token. ``> 0``: accept ``d`` with probability
+            ``min(1, p(d) / q(d))`` (``p``, ``q`` = target and draft softmax at
+            this temperature, float32); on the first rejection emit a token
+            drawn from ``max(0, p - q)`` normalised; after full acceptance
+            emit a bonus token drawn from ``p`` at row K.
+        key: MLX PRNG key for the random decisions (``None``: global RNG).
+
+    Returns:
+        ``(n, tokens)`` with ``n`` the number of accepted draft tokens and
+        ``tokens == draft_tokens[:n] + [one more token]``, so
+        ``len(tokens) == n + 1`` always.
+
+    Raises:
+        ValueError: if the shapes do not match ``K`` as described.
+    """
+    raise NotImplementedError('Week 1 Day 4 task `verify_speculation` is not written yet: see book chapter week1-04-verify')

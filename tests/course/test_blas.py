@@ -1,0 +1,89 @@
+"""BLAS detection and the re-exec-with-OpenBLAS policy (specdec_course.blas)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from specdec_course import blas
+
+OPENBLAS = "/usr/lib/x86_64-linux-gnu/libopenblas.so.0"
+
+
+def test_blas_name_matches_this_process():
+    name = blas.blas_name()
+    if sys.platform == "darwin":
+        assert name.startswith("Accelerate")
+    elif sys.platform.startswith("linux"):
+        maps = open("/proc/self/maps").read()
+        if "libopenblas" in maps:
+            assert name.startswith("OpenBLAS (") and "libopenblas" in name
+        else:
+            assert name.startswith("reference BLAS")
+
+
+def test_loaded_openblas_parses_maps_lines():
+    maps = (
+        "7f00-7f01 r--p 00000000 08:01 1 /usr/lib/libc.so.6\n"
+        "7f02-7f03 r-xp 00000000 08:01 2 /usr/lib/x86_64-linux-gnu/libopenblas.so.0\n"
+        "7f04-7f05 rw-p 00000000 00:00 0\n"
+    )
+    assert blas._loaded_openblas(maps) == "/usr/lib/x86_64-linux-gnu/libopenblas.so.0"
+    assert blas._loaded_openblas("7f00-7f01 r--p 0 0:0 0 /usr/lib/libc.so.6\n") is None
+
+
+def test_find_openblas_searches_given_dirs(tmp_path):
+    assert blas.find_openblas((str(tmp_path),)) is None
+    lib = tmp_path / "libopenblas.so.0"
+    lib.write_bytes(b"")
+    assert blas.find_openblas((str(tmp_path / "missing"), str(tmp_path))) == str(lib)
+
+
+@pytest.mark.parametrize(
+    "platform, env, found, expected",
+    [
+        ("linux", {}, OPENBLAS, OPENBLAS),
+        ("linux", {"LD_PRELOAD": "/x/libfoo.so"}, OPENBLAS, f"{OPENBLAS}:/x/libfoo.so"),
+        ("linux", {"LD_PRELOAD": OPENBLAS}, OPENBLAS, None),  # already preloaded
+        ("linux", {blas.OPT_OUT_ENV: "1"}, OPENBLAS, None),  # user opted out
+        ("linux", {blas.REEXEC_GUARD_ENV: "1"}, OPENBLAS, None),  # never loop
+        ("linux", {}, None, None),  # nothing to preload
+        ("darwin", {}, OPENBLAS, None),  # Accelerate already
+        ("win32", {}, OPENBLAS, None),
+    ],
+)
+def test_decide_reexec(platform, env, found, expected):
+    assert blas.decide_reexec(platform, env, found) == expected
+
+
+def test_ensure_fast_blas_respects_opt_out(monkeypatch):
+    monkeypatch.setenv(blas.OPT_OUT_ENV, "1")
+    monkeypatch.setattr(blas.os, "execve", lambda *a: pytest.fail("must not re-exec"))
+    blas.ensure_fast_blas(["python", "-c", "pass"], quiet=True)
+
+
+def test_ensure_fast_blas_reexecs_with_preload(monkeypatch):
+    calls = []
+    monkeypatch.setattr(blas.sys, "platform", "linux")
+    monkeypatch.delenv(blas.OPT_OUT_ENV, raising=False)
+    monkeypatch.delenv(blas.REEXEC_GUARD_ENV, raising=False)
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    monkeypatch.setattr(blas, "blas_name", lambda: "reference BLAS (slow)")
+    monkeypatch.setattr(blas, "find_openblas", lambda: OPENBLAS)
+    monkeypatch.setattr(blas.os, "execve", lambda exe, argv, env: calls.append((exe, argv, env)))
+    blas.ensure_fast_blas(["/usr/bin/python3", "-m", "x"], quiet=True)
+    (exe, argv, env), = calls
+    assert exe == "/usr/bin/python3" and argv == ["/usr/bin/python3", "-m", "x"]
+    assert env["LD_PRELOAD"] == OPENBLAS and env[blas.REEXEC_GUARD_ENV] == "1"
+
+
+def test_ensure_fast_blas_prints_install_hint_when_missing(monkeypatch, capsys):
+    monkeypatch.setattr(blas.sys, "platform", "linux")
+    monkeypatch.delenv(blas.OPT_OUT_ENV, raising=False)
+    monkeypatch.delenv(blas.REEXEC_GUARD_ENV, raising=False)
+    monkeypatch.setattr(blas, "blas_name", lambda: "reference BLAS (slow)")
+    monkeypatch.setattr(blas, "find_openblas", lambda: None)
+    monkeypatch.setattr(blas.os, "execve", lambda *a: pytest.fail("must not re-exec"))
+    blas.ensure_fast_blas(["python"])
+    assert "apt-get install libopenblas0-pthread" in capsys.readouterr().err

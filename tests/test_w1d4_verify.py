@@ -1,0 +1,179 @@
+"""Week 1 Day 4 - verification: accept, reject, correct (book chapter week1-04-verify)."""
+
+import math
+from collections import Counter
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from specdec.verify import verify_speculation
+from specdec_course.stats import assert_follows, binomial_bound
+
+pytestmark = pytest.mark.w1d4
+
+V = 8
+
+
+def peaked(tokens: list[int], vocab: int = V) -> mx.array:
+    """Logits whose argmax in row i is tokens[i]; the runner-up is well behind."""
+    rows = np.zeros((len(tokens), vocab), dtype=np.float32)
+    rows[np.arange(len(tokens)), tokens] = 5.0
+    rows[:, (np.array(tokens) + 1) % vocab] += 2.0
+    return mx.array(rows)
+
+
+def log_probs(p) -> mx.array:
+    """Logits with softmax equal to the given probability rows (zeros -> -1e9)."""
+    p = np.asarray(p, dtype=np.float64)
+    return mx.array(np.where(p > 0, np.log(np.maximum(p, 1e-300)), -1e9).astype(np.float32))
+
+
+class TestGreedy:
+    DRAFT = [3, 1, 4, 1]
+
+    def _check(self, target_choices, expect_n, expect_tokens):
+        n, tokens = verify_speculation(self.DRAFT, peaked(target_choices), peaked(self.DRAFT), temperature=0.0)
+        assert (n, tokens) == (expect_n, expect_tokens), (
+            f"draft {self.DRAFT}, target argmaxes {target_choices}: expected {(expect_n, expect_tokens)}, "
+            f"got {(n, tokens)}"
+        )
+        assert all(type(t) is int for t in tokens) and type(n) is int, "return Python ints"
+
+    def test_mismatch_at_first_position(self):
+        self._check([2, 1, 4, 1, 5], 0, [2])
+
+    def test_mismatch_in_the_middle(self):
+        self._check([3, 1, 6, 1, 5], 2, [3, 1, 6])
+
+    def test_mismatch_at_last_position(self):
+        self._check([3, 1, 4, 7, 5], 3, [3, 1, 4, 7])
+
+    def test_full_acceptance_adds_the_bonus_token(self):
+        n, tokens = verify_speculation(self.DRAFT, peaked([3, 1, 4, 1, 5]), peaked(self.DRAFT))
+        assert n == 4, f"all 4 draft tokens match the target, accepted {n}"
+        assert tokens == [3, 1, 4, 1, 5], (
+            f"got {tokens}: the bonus token (target argmax of row K) is missing after full acceptance"
+            if tokens == self.DRAFT else f"expected [3, 1, 4, 1, 5], got {tokens}"
+        )
+
+    def test_stops_at_first_mismatch_even_if_later_ones_match(self):
+        self._check([3, 0, 4, 1, 5], 1, [3, 0])
+
+    def test_k_zero_emits_the_target_token(self):
+        n, tokens = verify_speculation([], peaked([6]), mx.zeros((0, V)))
+        assert (n, tokens) == (0, [6]), f"K=0: emit the target's argmax of row 0, got {(n, tokens)}"
+
+    def test_k_one(self):
+        assert verify_speculation([2], peaked([2, 7]), peaked([2])) == (1, [2, 7])
+        assert verify_speculation([2], peaked([5, 7]), peaked([2])) == (0, [5])
+
+    def test_greedy_ignores_draft_confidence(self):
+        # The draft's logits are irrelevant at T=0: only the target's argmax counts.
+        n, tokens = verify_speculation([3, 1], peaked([3, 1, 2]), mx.zeros((2, V)))
+        assert (n, tokens) == (2, [3, 1, 2])
+
+    def test_bf16_logits(self):
+        n, tokens = verify_speculation(self.DRAFT, peaked([3, 1, 6, 1, 5]).astype(mx.bfloat16),
+                                       peaked(self.DRAFT).astype(mx.bfloat16))
+        assert (n, tokens) == (2, [3, 1, 6])
+
+    @pytest.mark.parametrize("t_shape,d_shape", [((4, V), (4, V)), ((5, V), (3, V)), ((5, V), (4, V + 1))])
+    def test_shape_mismatch_is_a_clear_error(self, t_shape, d_shape):
+        with pytest.raises(ValueError, match="shape"):
+            verify_speculation(self.DRAFT, mx.zeros(t_shape), mx.zeros(d_shape))
+
+
+# Target and draft distributions over 5 tokens for the statistical tests.
+P = np.array([[0.40, 0.30, 0.15, 0.10, 0.05], [0.10, 0.20, 0.30, 0.25, 0.15], [0.2, 0.2, 0.2, 0.2, 0.2]])
+Q = np.array([[0.10, 0.20, 0.30, 0.25, 0.15], [0.40, 0.30, 0.15, 0.10, 0.05]])
+N = 4000  # draws per statistical test; chi-square / binomial at false-failure 1e-4 each
+
+
+def run_trials(p_rows, q_rows, temperature, n_trials, seed):
+    """Draft K tokens from q (numpy, independent of the student's code), verify, collect."""
+    rng = np.random.default_rng(seed)
+    k = len(q_rows)
+    keys = mx.random.split(mx.random.key(seed), n_trials)
+    tl, dl = log_probs(p_rows), log_probs(q_rows)
+    q_t = np.array(q_rows) ** (1 / temperature)
+    q_t /= q_t.sum(-1, keepdims=True)
+    out = []
+    for i in range(n_trials):
+        drafts = [int(rng.choice(q_t.shape[1], p=q_t[j])) for j in range(k)]
+        out.append((drafts, *verify_speculation(drafts, tl, dl, temperature=temperature, key=keys[i])))
+    return out
+
+
+def at_temperature(p, t):
+    p = np.asarray(p) ** (1 / t)
+    return p / p.sum(-1, keepdims=True)
+
+
+class TestSampling:
+    @pytest.mark.parametrize("temperature", [1.0, 0.5])
+    def test_first_emitted_token_follows_the_target(self, temperature):
+        trials = run_trials(P, Q, temperature, N, seed=1)
+        counts = Counter(tokens[0] for _, _, tokens in trials)
+        assert_follows(counts, dict(enumerate(at_temperature(P[0], temperature))),
+                       what=f"first emitted token at T={temperature}: it must follow the TARGET p exactly "
+                            "(accept with min(1, p/q), correct from max(0, p - q), both at the same T)")
+
+    def test_correction_is_drawn_from_the_residual(self):
+        # Conditioned on rejecting the first token, the emitted token follows
+        # max(0, p - q) normalised - not p and not q.
+        trials = run_trials(P[:2], Q[:1], 1.0, N, seed=2)
+        counts = Counter(tokens[0] for _, n, tokens in trials if n == 0)
+        residual = np.maximum(P[0] - Q[0], 0)
+        assert_follows(counts, dict(enumerate(residual / residual.sum())),
+                       what="the correction after a rejection (sample from max(0, p - q) normalised)")
+
+    def test_bonus_token_follows_the_last_target_row(self):
+        trials = run_trials(P[:2], Q[:1], 1.0, N, seed=3)
+        counts = Counter(tokens[1] for _, n, tokens in trials if n == 1)
+        assert_follows(counts, dict(enumerate(P[1])), what="the bonus token after full acceptance (row K of p)")
+
+    def test_acceptance_rate_is_sum_of_min(self):
+        trials = run_trials(P[:2], Q[:1], 1.0, N, seed=4)
+        accepted = sum(n for _, n, _ in trials)
+        alpha = float(np.minimum(P[0], Q[0]).sum())  # 0.60
+        token_match = float((P[0] * Q[0]).sum())  # 0.195: what "accept if the target samples the same token" gives
+        ok, msg = binomial_bound(accepted, N, alpha)
+        assert ok, f"acceptance rate must be sum(min(p, q)) = {alpha:.3f}: {msg}"
+        # The test can tell the two rules apart: the token-match rate is far outside the bound.
+        assert not binomial_bound(int(token_match * N), N, alpha)[0]
+
+    def test_identical_distributions_accept_everything(self):
+        trials = run_trials(P, P[:2], 1.0, 500, seed=5)
+        assert all(n == 2 for _, n, _ in trials), "with p == q every draft token must be accepted"
+        assert all(len(t) == 3 and 0 <= t[-1] < 5 for _, _, t in trials), "then a bonus token follows"
+
+    def test_disjoint_supports_accept_nothing(self):
+        p = np.array([[0.5, 0.5, 0, 0], [0.25, 0.25, 0.25, 0.25]])
+        q = np.array([[0, 0, 0.5, 0.5]])
+        trials = run_trials(p, q, 1.0, 300, seed=6)
+        assert all(n == 0 for _, n, _ in trials), "p(x) = 0 for every draft token: nothing may be accepted"
+        assert {t[0] for _, _, t in trials} <= {0, 1}, "the correction must come from where p has mass"
+
+    def test_draft_token_with_zero_draft_probability_is_rejected(self):
+        # q(x) = 0 (the draft would never propose x at this T): reject, no NaN.
+        p = log_probs([[0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+        q = log_probs([[0.0, 0.5, 0.5]])
+        for seed in range(20):
+            n, tokens = verify_speculation([0], p, q, temperature=1.0, key=mx.random.key(seed))
+            assert n == 0 and tokens[0] in (0, 1), f"q(x)=0 must count as a rejection, got {(n, tokens)}"
+
+    def test_empty_residual_gives_a_valid_token(self):
+        # p == q, and the draft token has probability 0 under both: rejected, and
+        # max(0, p - q) sums to 0. Fall back to p instead of NaN / a bad id.
+        probs = log_probs([[0.5, 0.5, 0.0, 0.0], [0.25] * 4])
+        for seed in range(20):
+            n, tokens = verify_speculation([2], probs, probs[:1], temperature=1.0, key=mx.random.key(seed))
+            assert n == 0 and tokens[0] in (0, 1), (
+                f"got {(n, tokens)}: an all-zero residual must not be normalised by 0"
+            )
+
+    def test_reproducible_with_same_key(self):
+        tl, dl = log_probs(P), log_probs(Q)
+        runs = {tuple(verify_speculation([1, 3], tl, dl, temperature=1.0, key=mx.random.key(42))[1]) for _ in range(5)}
+        assert len(runs) == 1, "the same key must give the same decision"

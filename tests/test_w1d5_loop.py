@@ -1,0 +1,167 @@
+"""Week 1 Day 5 - the full lossless loop (book chapter week1-05-loop)."""
+
+from collections import Counter
+
+import mlx.core as mx
+import pytest
+
+from specdec.decoder import SpeculativeDecoder
+from specdec_course.stats import assert_follows
+from specdec_course.testmodels import CountingModel, MarkovModel, ScriptedModel, exact_sequence_distribution, \
+    perturbed, random_markov, tiny_pair
+from tests.w1_helpers import mlx_lm_greedy
+
+pytestmark = pytest.mark.w1d5
+
+
+def first_difference(a, b):
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+class TestGreedyIsLossless:
+    @pytest.mark.parametrize("seed", [0, 1])
+    @pytest.mark.parametrize("k", [1, 2, 3, 5, 8])
+    @pytest.mark.parametrize("prompt", [[3], [5, 9, 2], list(range(11, 28))], ids=["len1", "len3", "len17"])
+    def test_equals_target_greedy(self, seed, k, prompt):
+        draft, target = tiny_pair(seed)
+        result = SpeculativeDecoder(draft, target, k).generate(mx.array(prompt), 30)
+        want = mlx_lm_greedy(target, prompt, 30)
+        i = first_difference(result.tokens, want)
+        assert result.tokens == want, (
+            f"K={k}: speculative output differs from target-only greedy at token {i} "
+            f"(got {result.tokens[i:i + 3]}, want {want[i:i + 3]}). Likely: a KV cache not rewound to the "
+            "accepted length, or the wrong row of the target logits used for a draft position"
+        )
+
+    def test_lookahead_zero_is_plain_decoding(self):
+        draft, target = tiny_pair(0)
+        draft = CountingModel(draft)
+        result = SpeculativeDecoder(draft, target, 0).generate([1, 2, 3], 12)
+        assert result.tokens == mlx_lm_greedy(target, [1, 2, 3], 12)
+        assert draft.calls == 0 and result.draft_calls == 0, "with lookahead=0 the draft must never run"
+
+
+class TestRounds:
+    def run(self, k=4, prompt=(2, 7, 1), max_tokens=25, seed=1, **kw):
+        draft, target = tiny_pair(seed)
+        draft, target = CountingModel(draft), CountingModel(target)
+        result = SpeculativeDecoder(draft, target, k, **kw).generate(list(prompt), max_tokens)
+        return draft, target, result
+
+    def test_one_target_call_per_round(self):
+        draft, target, result = self.run()
+        assert result.rounds > 0 and len(result.accepted_per_round) == result.rounds
+        assert target.calls == 1 + result.rounds, (
+            f"{result.rounds} rounds made {target.calls} target calls: expected one prefill plus exactly ONE "
+            "verify call per round"
+        )
+        assert result.target_calls == target.calls, "result.target_calls must count the target's forward passes"
+        assert result.draft_calls == draft.calls, "result.draft_calls must count the draft's forward passes"
+        verify_sizes = target.tokens_per_call[1:]
+        assert verify_sizes == [d + 1 for d in result.drafted_per_round], (
+            f"verify calls fed {verify_sizes} tokens: each must be [last token, d_1..d_K] = K+1 tokens"
+        )
+
+    def test_caches_hold_exactly_the_accepted_tokens(self):
+        # Every verify call must start where the accepted context ends (minus its
+        # last token) and feed the true last token: that is only possible if
+        # the target cache was trimmed to the accepted length after each round.
+        prompt = [2, 7, 1]
+        draft, target, result = self.run(prompt=prompt)
+        seq = prompt + result.tokens
+        length = len(prompt)
+        draft_call = 1  # call 0 is the draft's prefill
+        for r, (start, fed) in enumerate(zip(target.start_positions[1:], target.inputs[1:])):
+            assert start == length - 1, (
+                f"round {r}: the target cache held {start} tokens, the accepted context is {length} tokens; "
+                "rewind it (trim_prompt_cache) to exactly the accepted length minus one after each round"
+            )
+            assert fed[0] == seq[start], f"round {r}: verification must start with the last accepted token"
+            # The round's first draft call must end exactly at the last accepted
+            # token, having fed only true tokens the draft cache lacked.
+            d_start, d_fed = draft.start_positions[draft_call], draft.inputs[draft_call]
+            assert d_start + len(d_fed) == length and d_fed == seq[d_start:length], (
+                f"round {r}: the draft's first call fed {d_fed} at position {d_start}, but the accepted "
+                f"context ends with {seq[max(0, length - 3):length]} at position {length - 1}: rewind the "
+                "draft cache to the accepted length (and catch up after a fully accepted round)"
+            )
+            draft_call += result.drafted_per_round[r]
+            length += result.accepted_per_round[r] + 1
+
+    def test_accepted_counts_add_up(self):
+        _, _, result = self.run(max_tokens=40)
+        assert len(result.tokens) == 40
+        assert result.tokens_accepted == sum(result.accepted_per_round)
+        assert result.tokens_drafted == sum(result.drafted_per_round)
+        assert len(result.tokens) == sum(a + 1 for a in result.accepted_per_round), (
+            "each round emits its accepted tokens plus exactly one target token"
+        )
+
+    @pytest.mark.parametrize("max_tokens", [1, 2, 5, 13])
+    def test_never_overshoots_max_tokens(self, max_tokens):
+        _, target, result = self.run(k=6, max_tokens=max_tokens)
+        assert len(result.tokens) == max_tokens, (
+            f"max_tokens={max_tokens} produced {len(result.tokens)} tokens: cap K at max_tokens - emitted - 1"
+        )
+        assert all(d <= max_tokens - 1 for d in result.drafted_per_round), "do not draft tokens you cannot emit"
+
+    def test_zero_tokens(self):
+        draft, target, result = self.run(max_tokens=0)
+        assert result.tokens == [] and target.calls == 0 and draft.calls == 0
+
+
+class TestEos:
+    def test_eos_inside_an_accepted_draft_stops_there(self):
+        # Draft and target agree on the whole continuation, so EOS (15) arrives
+        # in the middle of a fully accepted draft.
+        prompt, cont = [1, 2], [5, 6, 15, 7, 8, 9, 10, 11]
+        draft = ScriptedModel.for_prompt(16, prompt, cont)
+        target = ScriptedModel.for_prompt(16, prompt, cont)
+        result = SpeculativeDecoder(draft, target, 4, eos_token_id=15).generate(prompt, 20)
+        assert result.tokens == [5, 6, 15], f"expected [5, 6, 15] (stop at EOS, nothing after), got {result.tokens}"
+        assert result.finish_reason == "eos"
+
+    def test_eos_as_the_correction_token(self):
+        prompt = [1]
+        draft = ScriptedModel.for_prompt(16, prompt, [5, 6, 7, 8, 9, 10])
+        target = ScriptedModel.for_prompt(16, prompt, [5, 15, 7, 8, 9, 10])
+        result = SpeculativeDecoder(draft, target, 4, eos_token_id=15).generate(prompt, 20)
+        assert result.tokens == [5, 15] and result.finish_reason == "eos"
+
+
+class TestSampledIsLossless:
+    @pytest.mark.parametrize("temperature,k", [(1.0, 2), (0.7, 3)])
+    def test_joint_distribution_of_three_tokens_is_the_targets(self, temperature, k):
+        # 2000 seeded generations of 3 tokens from a Markov target with a
+        # perturbed Markov draft; chi-square at false-failure 1e-4 against the
+        # exact joint distribution of the target alone.
+        probs = random_markov(4, seed=7)
+        target, draft = MarkovModel(probs), MarkovModel(perturbed(probs, 0.5, seed=8))
+        decoder = SpeculativeDecoder(draft, target, k, temperature=temperature)
+        keys = mx.random.split(mx.random.key(11), 2000)
+        counts = Counter(tuple(decoder.generate([1], 3, key=keys[i]).tokens) for i in range(2000))
+        assert_follows(counts, exact_sequence_distribution(probs, 1, 3, temperature=temperature),
+                       what=f"3 sampled tokens at T={temperature}, K={k}: speculative sampling must "
+                            "reproduce the target's joint distribution")
+
+    def test_same_key_same_output(self):
+        draft, target = tiny_pair(2)
+        dec = SpeculativeDecoder(draft, target, 3, temperature=1.0)
+        a = dec.generate([1, 2], 20, key=mx.random.key(5)).tokens
+        b = dec.generate([1, 2], 20, key=mx.random.key(5)).tokens
+        assert a == b, "generate must be reproducible with the same key (and reset its caches between calls)"
+
+
+class TestBadInput:
+    def test_empty_prompt(self):
+        draft, target = tiny_pair(0)
+        target = CountingModel(target)
+        with pytest.raises(ValueError, match="empty"):
+            SpeculativeDecoder(draft, target, 2).generate([], 5)
+        assert target.calls == 0
+
+    @pytest.mark.parametrize("n,exc", [(-1, ValueError), (3.0, TypeError)])
+    def test_bad_max_tokens(self, n, exc):
+        draft, target = tiny_pair(0)
+        with pytest.raises(exc, match="max_tokens"):
+            SpeculativeDecoder(draft, target, 2).generate([1], n)

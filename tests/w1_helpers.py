@@ -1,0 +1,14 @@
+"""Shared expectations for the Week 1 tests, computed independently of student code."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+from mlx_lm.generate import generate_step
+
+
+def mlx_lm_greedy(model, prompt: list[int], n: int) -> list[int]:
+    """The target-only greedy continuation according to mlx-lm itself."""
+    out = []
+    for token, _ in generate_step(mx.array(prompt), model, max_tokens=n, sampler=lambda x: mx.argmax(x, axis=-1)):
+        out.append(int(token))
+    return out
