@@ -19,6 +19,8 @@ examples:
   specdec test --week 1 --day 1 -- -x -k T   pass extra arguments to pytest after --
   specdec test --week 1 --day 1 --impl solutions
                                              the same tests on the reference solution
+  specdec walkthrough --impl solutions       one speculative step, position by position
+  specdec demo --impl solutions              speculative vs target-only on the bundled models
   specdec check                              instructor self-check of the whole course
 """
 
@@ -68,6 +70,37 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run_check(console)
 
 
+def _fast_blas() -> None:
+    # Timing commands: on Linux re-exec with OpenBLAS preloaded when available.
+    from specdec_course.blas import ensure_fast_blas
+
+    ensure_fast_blas([sys.executable, *sys.argv])
+
+
+def _add_models(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--draft", help="draft model: local mlx-lm path or hub name (default: bundled)")
+    parser.add_argument("--target", help="target model: local mlx-lm path or hub name (default: bundled)")
+    parser.add_argument("--prompt", default=None, help="prompt text (default: a Python function header)")
+
+
+def cmd_walkthrough(args: argparse.Namespace) -> int:
+    """One speculative step, position by position."""
+    from specdec_course.demo import DEFAULT_PROMPT, walkthrough
+
+    return walkthrough(console, prompt=args.prompt or DEFAULT_PROMPT, lookahead=args.k,
+                       draft=args.draft, target=args.target, impl=args.impl)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Speculative generation with accepted draft tokens highlighted, vs target-only."""
+    _fast_blas()
+    from specdec_course.demo import DEFAULT_PROMPT, demo
+
+    return demo(console, prompt=args.prompt or DEFAULT_PROMPT, lookahead=args.k, max_tokens=args.max_tokens,
+                temperature=args.temperature, draft=args.draft, target=args.target, impl=args.impl,
+                seed=args.seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -84,6 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_impl(p)
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
     p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("walkthrough", help="show one speculative step position by position")
+    _add_models(p)
+    p.add_argument("--k", type=int, default=5, help="draft tokens to propose (default 5)")
+    _add_impl(p)
+    p.set_defaults(func=cmd_walkthrough)
+
+    p = sub.add_parser("demo", help="generate with speculative decoding and compare with target-only")
+    _add_models(p)
+    p.add_argument("--k", type=int, default=4, help="lookahead K (default 4)")
+    p.add_argument("--max-tokens", type=int, default=128)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    _add_impl(p)
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("check", help="instructor self-check: reference passes, stubs fail, parity, book")
     p.set_defaults(func=cmd_check)

@@ -16,7 +16,9 @@ class GenerationResult:
         draft_calls: forward passes of the draft model (prefill included).
         tokens_drafted: draft tokens proposed for verification.
         tokens_accepted: draft tokens the target accepted.
-        accepted_per_round: accepted draft tokens in each speculative round.
+        accepted_per_round: accepted draft tokens in each round; a round is
+            one verify (target) call, and a step with nothing drafted (K = 0)
+            is a round with 0 drafted and 0 accepted.
         drafted_per_round: draft tokens proposed in each round (the lookahead
             actually used, which shrinks near ``max_tokens`` or adapts).
         finish_reason: ``"eos"`` or ``"length"``.
@@ -33,7 +35,7 @@ class GenerationResult:
 
     @property
     def rounds(self) -> int:
-        """Number of speculative rounds (each ends in one verify call)."""
+        """Number of rounds: target calls after the prefill."""
         return len(self.accepted_per_round)
 
     @property

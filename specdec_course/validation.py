@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import mlx.core as mx
-from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache
+from mlx_lm.models.cache import RotatingKVCache, can_trim_prompt_cache, make_prompt_cache
 
 
 def token_list(prompt_tokens: mx.array | Iterable[int], *, what: str = "prompt_tokens") -> list[int]:
@@ -53,8 +53,9 @@ def check_count(value: Any, what: str) -> int:
 
 def check_temperature(temperature: Any) -> float:
     """Return ``temperature`` if it is a finite number >= 0."""
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
-            or not math.isfinite(temperature) or temperature < 0:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise TypeError(f"temperature must be a number (0 = greedy), got {type(temperature).__name__}")
+    if not math.isfinite(temperature) or temperature < 0:
         raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
     return float(temperature)
 
@@ -92,9 +93,14 @@ def check_same_vocab(draft_model: Any, target_model: Any) -> None:
 
 
 def check_trimmable(model: Any, what: str) -> None:
-    """Raise ValueError when the model's KV cache cannot be rewound."""
-    if not can_trim_prompt_cache(make_prompt_cache(model)):
+    """Raise ValueError when the model's KV cache cannot be rewound.
+
+    A rotating (sliding-window) cache says it is trimmable until it first
+    wraps around and then silently trims nothing, so it is refused up front.
+    """
+    cache = make_prompt_cache(model)
+    if not can_trim_prompt_cache(cache) or any(isinstance(c, RotatingKVCache) for c in cache):
         raise ValueError(
             f"the {what} model's KV cache cannot be trimmed (e.g. a rotating / sliding-window "
             "cache), so rejected draft tokens could not be rolled back. Use a model whose "
-            "make_prompt_cache gives trimmable KVCache layers, or drop max_kv_size.")
+            "make_prompt_cache gives plain, trimmable KVCache layers.")

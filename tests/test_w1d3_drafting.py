@@ -51,6 +51,25 @@ class TestConstructor:
             SpeculativeDecoder(draft, target, 2)
 
 
+    def test_rejects_a_sliding_window_cache(self):
+        # A RotatingKVCache claims to be trimmable until it wraps, then trims nothing.
+        from mlx_lm.models.cache import RotatingKVCache
+
+        class SlidingWindow:
+            def __init__(self, model):
+                self.model, self.layers = model, model.layers
+
+            def __call__(self, *args, **kwargs):
+                return self.model(*args, **kwargs)
+
+            def make_cache(self):
+                return [RotatingKVCache(max_size=16) for _ in self.layers]
+
+        draft, target = tiny_pair(0)
+        with pytest.raises(ValueError, match="trim"):
+            SpeculativeDecoder(draft, SlidingWindow(target), 2)
+
+
 class TestDraftGeneration:
     @pytest.mark.parametrize("prompt", [[3], [5, 9, 2], list(range(20, 37))])
     @pytest.mark.parametrize("k", [1, 4, 7])
@@ -115,6 +134,16 @@ class TestDraftGeneration:
         a = make(4, temperature=1.0).draft_generation([1, 2], 4, key=mx.random.key(3))
         b = make(4, temperature=1.0).draft_generation([1, 2], 4, key=mx.random.key(3))
         assert a == b, "the same key must give the same sampled drafts"
+
+    def test_a_new_prompt_on_the_same_decoder(self):
+        # The cache holds another context: positions that disagree must go.
+        dec = make(3)
+        dec.draft_generation([1, 2, 3, 4, 5, 6], 3)
+        again = dec.draft_generation([7, 8, 9], 3)
+        assert again == mlx_lm_greedy(dec.draft_model.wrapped, [7, 8, 9], 3), (
+            "drafting after another prompt gave wrong tokens: trim the cached positions that do not "
+            "match the new context before feeding it"
+        )
 
     def test_zero_tokens(self):
         dec = make(0)

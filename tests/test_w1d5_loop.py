@@ -39,6 +39,9 @@ class TestGreedyIsLossless:
         result = SpeculativeDecoder(draft, target, 0).generate([1, 2, 3], 12)
         assert result.tokens == mlx_lm_greedy(target, [1, 2, 3], 12)
         assert draft.calls == 0 and result.draft_calls == 0, "with lookahead=0 the draft must never run"
+        assert result.rounds == 12 and result.tokens_drafted == 0, (
+            "with lookahead=0 every target step is a round with nothing drafted (record_round(0, 0))"
+        )
 
 
 class TestRounds:

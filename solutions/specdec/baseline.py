@@ -50,8 +50,9 @@ def autoregressive_generate(
         ``finish_reason``.
 
     Raises:
-        ValueError / TypeError: for an empty prompt, a negative or non-int
-            ``max_tokens`` or a bad temperature, before the model runs.
+        TypeError: for a non-int ``max_tokens`` or non-integer prompt tokens.
+        ValueError: for an empty prompt, a negative ``max_tokens`` or a
+            negative / non-finite temperature, before the model runs.
     """
     prompt = token_list(prompt_tokens)
     check_count(max_tokens, "max_tokens")

@@ -42,8 +42,8 @@ def _split(key: mx.array | None) -> tuple[mx.array | None, mx.array | None]:
 def _rewind(cache: list[Any], length: int) -> None:
     # Drop cached positions beyond `length`: the rejected draft tokens.
     excess = cache[0].offset - length
-    if excess > 0:
-        trim_prompt_cache(cache, excess)
+    if excess > 0 and trim_prompt_cache(cache, excess) != excess:
+        raise RuntimeError("the KV cache refused to trim; speculative decoding needs a rewindable cache")
 
 
 class SpeculativeDecoder:
@@ -59,6 +59,7 @@ class SpeculativeDecoder:
             every round.
         draft_cache, target_cache: the current KV caches (lists of layers).
         draft_logits: float32 ``(K, V)`` logits behind the last drafted tokens.
+        draft_calls: draft forward passes since the last :meth:`generate` began.
     """
 
     def __init__(
@@ -82,7 +83,8 @@ class SpeculativeDecoder:
             adaptive: an ``AdaptiveSpeculator`` (Week 2 Day 3) choosing K.
 
         Raises:
-            TypeError / ValueError: for a non-int or negative lookahead, a bad
+            TypeError: for a non-int lookahead.
+            ValueError: for a negative lookahead, a negative or non-finite
                 temperature, vocabularies of different sizes, or a KV cache
                 that cannot be trimmed - all before any model runs.
         """
@@ -99,6 +101,7 @@ class SpeculativeDecoder:
         self.target_cache: list[Any] = make_prompt_cache(target_model)
         self.draft_logits: mx.array | None = None
         self.draft_calls = 0
+        self._draft_seen: list[int] = []  # the tokens the draft cache holds, in order
 
     def draft_generation(
         self, prompt_tokens: mx.array | list[int], num_tokens: int, *, key: mx.array | None = None
@@ -106,12 +109,13 @@ class SpeculativeDecoder:
         """Propose ``num_tokens`` draft tokens after ``prompt_tokens``.
 
         ``prompt_tokens`` is the whole context so far. The draft's KV cache is
-        brought up to date first: on a fresh cache the context minus its last
-        token is prefilled in one call; otherwise the first draft step feeds
-        every token the cache lacks (normally just the last one, two after a
-        fully accepted round). Each further step feeds exactly one token, so
-        drafting K tokens costs K forward passes after the prefill and never
-        re-runs the prefix.
+        brought up to date first: positions that disagree with the context
+        (rejected drafts of the last round, or another prompt) are trimmed
+        off; on an empty cache the context minus its last token is prefilled
+        in one call; then the first draft step feeds every token the cache
+        lacks (normally just the last one, two after a fully accepted round).
+        Each further step feeds exactly one token, so drafting K tokens costs
+        K forward passes after the prefill and never re-runs the prefix.
 
         Args:
             prompt_tokens: int ``mx.array`` of shape ``(L,)``, ``L >= 1``, or a list.
@@ -126,15 +130,19 @@ class SpeculativeDecoder:
         context = token_list(prompt_tokens)
         check_count(num_tokens, "num_tokens")
         cache = self.draft_cache
-        if cache[0].offset >= len(context):
-            # The cache is ahead of this context (a new prompt): start over.
-            _rewind(cache, len(context) - 1)
+        keep = 0
+        limit = min(len(self._draft_seen), len(context) - 1)
+        while keep < limit and self._draft_seen[keep] == context[keep]:
+            keep += 1
+        _rewind(cache, keep)
+        del self._draft_seen[keep:]
         if num_tokens == 0:
             self.draft_logits = None
             return []
-        if cache[0].offset == 0 and len(context) > 1:
+        if keep == 0 and len(context) > 1:
             self.draft_model(mx.array(context[:-1])[None], cache=cache)
             self.draft_calls += 1
+            self._draft_seen = context[:-1]
         pending = context[cache[0].offset:]
         drafted: list[int] = []
         rows: list[mx.array] = []
@@ -145,6 +153,7 @@ class SpeculativeDecoder:
             token = sample_token(logits, self.temperature, key=sub)
             drafted.append(token)
             rows.append(logits)
+            self._draft_seen.extend(pending)
             pending = [token]
         self.draft_logits = mx.stack(rows)
         return drafted
@@ -154,12 +163,15 @@ class SpeculativeDecoder:
     ) -> GenerationResult:
         """Generate up to ``max_tokens`` tokens with speculative decoding.
 
-        Both models are prefilled once. Each round drafts K tokens, verifies
+        Both models are prefilled once with the prompt minus its last token
+        (no prefill for a one-token prompt). Each round drafts K tokens, verifies
         ``[last token, d_1 .. d_K]`` with ONE target call, keeps the accepted
         prefix plus one target token, and rewinds both caches to exactly the
         accepted length. K is capped so a round never overshoots
         ``max_tokens``; an EOS inside the accepted tokens ends generation with
-        nothing emitted after it; ``lookahead == 0`` is plain target decoding.
+        nothing emitted after it; ``lookahead == 0`` is plain target decoding
+        (each step is then a round with nothing drafted). The draft cache is
+        rewound by :meth:`draft_generation` when the next round starts.
 
         Args:
             prompt_tokens: int ``mx.array`` of shape ``(L,)``, ``L >= 1``, or a list.
@@ -176,6 +188,7 @@ class SpeculativeDecoder:
         result = GenerationResult()
         self.draft_cache = make_prompt_cache(self.draft_model)
         self.target_cache = make_prompt_cache(self.target_model)
+        self._draft_seen = []
         self.draft_calls = 0
         if max_tokens == 0:
             return result
@@ -200,6 +213,7 @@ class SpeculativeDecoder:
                     self.adaptive.update_lookahead(n / k, drafted=k)
             else:
                 emitted = [sample_token(target_logits[-1], self.temperature, key=verify_key)]
+                result.record_round(0, 0)
             for i, token in enumerate(emitted):
                 if token in self.eos_token_ids:
                     emitted = emitted[: i + 1]
@@ -210,6 +224,5 @@ class SpeculativeDecoder:
             if result.finish_reason == "eos":
                 break
             _rewind(self.target_cache, len(context) - 1)
-            _rewind(self.draft_cache, len(context) - 1)
         result.draft_calls = self.draft_calls
         return result

@@ -40,7 +40,8 @@ def autoregressive_generate(model: nn.Module, prompt_tokens: mx.array | list[int
         ``finish_reason``.
 
     Raises:
-        ValueError / TypeError: for an empty prompt, a negative or non-int
-            ``max_tokens`` or a bad temperature, before the model runs.
+        TypeError: for a non-int ``max_tokens`` or non-integer prompt tokens.
+        ValueError: for an empty prompt, a negative ``max_tokens`` or a
+            negative / non-finite temperature, before the model runs.
     """
     raise NotImplementedError('Week 1 Day 2 task `autoregressive_generate` is not written yet: see book chapter week1-02-baseline')

@@ -36,6 +36,7 @@ class SpeculativeDecoder:
             every round.
         draft_cache, target_cache: the current KV caches (lists of layers).
         draft_logits: float32 ``(K, V)`` logits behind the last drafted tokens.
+        draft_calls: draft forward passes since the last :meth:`generate` began.
     """
 
     def __init__(self, draft_model: nn.Module, target_model: nn.Module, lookahead: int=4, *, temperature: float=0.0, eos_token_id: int | Iterable[int] | None=None, adaptive: Any | None=None):
@@ -50,7 +51,8 @@ class SpeculativeDecoder:
             adaptive: an ``AdaptiveSpeculator`` (Week 2 Day 3) choosing K.
 
         Raises:
-            TypeError / ValueError: for a non-int or negative lookahead, a bad
+            TypeError: for a non-int lookahead.
+            ValueError: for a negative lookahead, a negative or non-finite
                 temperature, vocabularies of different sizes, or a KV cache
                 that cannot be trimmed - all before any model runs.
         """
@@ -60,12 +62,13 @@ class SpeculativeDecoder:
         """Propose ``num_tokens`` draft tokens after ``prompt_tokens``.
 
         ``prompt_tokens`` is the whole context so far. The draft's KV cache is
-        brought up to date first: on a fresh cache the context minus its last
-        token is prefilled in one call; otherwise the first draft step feeds
-        every token the cache lacks (normally just the last one, two after a
-        fully accepted round). Each further step feeds exactly one token, so
-        drafting K tokens costs K forward passes after the prefill and never
-        re-runs the prefix.
+        brought up to date first: positions that disagree with the context
+        (rejected drafts of the last round, or another prompt) are trimmed
+        off; on an empty cache the context minus its last token is prefilled
+        in one call; then the first draft step feeds every token the cache
+        lacks (normally just the last one, two after a fully accepted round).
+        Each further step feeds exactly one token, so drafting K tokens costs
+        K forward passes after the prefill and never re-runs the prefix.
 
         Args:
             prompt_tokens: int ``mx.array`` of shape ``(L,)``, ``L >= 1``, or a list.
@@ -82,12 +85,15 @@ class SpeculativeDecoder:
     def generate(self, prompt_tokens: mx.array | list[int], max_tokens: int, *, key: mx.array | None=None) -> GenerationResult:
         """Generate up to ``max_tokens`` tokens with speculative decoding.
 
-        Both models are prefilled once. Each round drafts K tokens, verifies
+        Both models are prefilled once with the prompt minus its last token
+        (no prefill for a one-token prompt). Each round drafts K tokens, verifies
         ``[last token, d_1 .. d_K]`` with ONE target call, keeps the accepted
         prefix plus one target token, and rewinds both caches to exactly the
         accepted length. K is capped so a round never overshoots
         ``max_tokens``; an EOS inside the accepted tokens ends generation with
-        nothing emitted after it; ``lookahead == 0`` is plain target decoding.
+        nothing emitted after it; ``lookahead == 0`` is plain target decoding
+        (each step is then a round with nothing drafted). The draft cache is
+        rewound by :meth:`draft_generation` when the next round starts.
 
         Args:
             prompt_tokens: int ``mx.array`` of shape ``(L,)``, ``L >= 1``, or a list.

@@ -18,10 +18,11 @@ def verify_speculation(draft_tokens: list[int], target_logits: mx.array, draft_l
 
     Args:
         draft_tokens: the K proposed token ids ``d_1 .. d_K`` (``K >= 0``).
-        target_logits: shape ``(K+1, V)``, any float dtype. Row ``i`` is the
-            target's next-token logits at the position of draft token ``i``
-            (so it scores ``d_{i+1}``); row ``K`` scores the bonus position
-            after the last draft token.
+        target_logits: shape ``(K+1, V)``, any float dtype: the target's
+            next-token logits from one pass over ``[c, d_1 .. d_K]`` where
+            ``c`` is the last context token. Row ``i`` therefore scores
+            ``d_{i+1}`` (row 0 sits on ``c``); row ``K`` scores the bonus
+            position after ``d_K``.
         draft_logits: shape ``(K, V)``. Row ``i`` holds the draft's logits
             from which ``d_{i+1}`` was drawn.
         temperature: ``0`` = greedy: accept while the target's argmax equals

@@ -1,0 +1,219 @@
+"""Week 2 Day 3: a lookahead that tunes itself.
+
+The best K depends on how often the draft agrees with the target, and that
+changes from prompt to prompt and within one generation (boilerplate code vs
+free prose). ``AdaptiveSpeculator`` watches the acceptance of recent rounds,
+estimates the per-token acceptance rate alpha, and moves K toward the best
+lookahead for that alpha - with the draft's and the verifier's costs when it
+knows them, with a simple threshold rule when it does not.
+
+A decoder uses it like this, once per round::
+
+    k = speculator.lookahead                       # read K, draft k tokens
+    ...verify, n of the k drafts accepted...
+    speculator.update_lookahead(n / k, drafted=k)  # report; returns the next K
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections import deque
+
+from specdec.theory import optimal_lookahead, speedup
+
+#: Cost-aware mode: move only when the predicted speedup of the better K
+#: beats the current one by more than this relative margin (hysteresis
+#: against the noise of an estimate made from a few rounds).
+GAIN_MARGIN = 0.05
+
+#: Cost-free mode: raise K when the window's mean per-round acceptance rate is
+#: at least RAISE_ABOVE, lower it when it is at most LOWER_BELOW.
+RAISE_ABOVE = 0.8
+LOWER_BELOW = 0.5
+
+
+def _check_int(value: object, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+class AdaptiveSpeculator:
+    """Chooses the lookahead K round by round from observed acceptance.
+
+    State: the current K and, for the last ``window`` rounds, how many draft
+    tokens were proposed and how many accepted.
+
+    Estimating alpha: the per-round rate ``accepted / drafted`` is biased low
+    (a round stops at its first rejection, so later drafts are never even
+    tested). Each round is a run of Bernoulli(alpha) trials that stops at the
+    first failure: ``n`` successes, then one failure if ``n < K``. Over the
+    window the likelihood is ``alpha^A (1 - alpha)^R`` with ``A`` the accepted
+    tokens and ``R`` the rounds that ended in a rejection, so the maximum
+    likelihood estimate is ``alpha_hat = A / (A + R)``.
+
+    Deciding K (only once the window is full, and always within
+    ``[min_lookahead, max_lookahead]``):
+
+    * cost-aware (``draft_cost`` given): the target is
+      ``optimal_lookahead(alpha_hat, draft_cost, verify_cost)``. K moves one
+      step toward it, and only if the target's predicted speedup beats the
+      current K's by more than ``GAIN_MARGIN``. Near the optimum the speedup
+      curve is flat, so noise in alpha_hat rarely moves K, and one step at a
+      time keeps a noisy estimate from throwing K far away.
+    * cost-free: one step up when the window's mean per-round acceptance
+      rate is at least ``RAISE_ABOVE``, one step down when it is at most
+      ``LOWER_BELOW``, otherwise stay.
+
+    With ``min_lookahead = 0`` K may reach 0 (stop speculating). Rounds at
+    K = 0 carry no evidence; report them with ``update_lookahead(0.0,
+    drafted=0)`` and after ``window`` of them K returns to 1 for a probe.
+    """
+
+    def __init__(
+        self,
+        initial_lookahead: int = 4,
+        *,
+        min_lookahead: int = 1,
+        max_lookahead: int = 16,
+        window: int = 8,
+        draft_cost: float | None = None,
+        verify_cost: float | None = None,
+    ):
+        """Check the configuration.
+
+        Args:
+            initial_lookahead: K for the first rounds, in
+                ``[min_lookahead, max_lookahead]``.
+            min_lookahead: smallest K, an int ``>= 0`` (0 allows switching
+                speculation off).
+            max_lookahead: largest K, an int ``>= max(1, min_lookahead)``.
+            window: number of recent rounds the estimate uses, an int ``>= 1``.
+            draft_cost: ``c``, the cost of a draft step relative to a target
+                step (``>= 0``), or ``None`` for the cost-free rule.
+            verify_cost: ``v``, the relative cost of a verification pass
+                (``> 0``; ``None`` means 1). Needs ``draft_cost``.
+
+        Raises:
+            TypeError: if a lookahead bound or ``window`` is not an int, or a
+                cost is not a number.
+            ValueError: for bounds out of order, an initial K outside them,
+                ``window < 1``, a negative or non-finite cost, or
+                ``verify_cost`` without ``draft_cost``.
+        """
+        self._min = _check_int(min_lookahead, "min_lookahead", 0)
+        self._max = _check_int(max_lookahead, "max_lookahead", 1)
+        if self._max < self._min:
+            raise ValueError(f"max_lookahead ({self._max}) must be >= min_lookahead ({self._min})")
+        k = _check_int(initial_lookahead, "initial_lookahead", 0)
+        if not self._min <= k <= self._max:
+            raise ValueError(f"initial_lookahead must be in [min_lookahead, max_lookahead] = "
+                             f"[{self._min}, {self._max}], got {k}")
+        self._window = _check_int(window, "window", 1)
+        for name, cost, positive in (("draft_cost", draft_cost, False), ("verify_cost", verify_cost, True)):
+            if cost is None:
+                continue
+            if isinstance(cost, bool) or not isinstance(cost, numbers.Real):
+                raise TypeError(f"{name} must be a number or None, got {type(cost).__name__} {cost!r}")
+            if not math.isfinite(cost) or cost < 0 or (positive and cost == 0):
+                raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {cost!r}")
+        if verify_cost is not None and draft_cost is None:
+            raise ValueError("verify_cost needs draft_cost: the cost-aware rule uses both (c and v)")
+        self._c = None if draft_cost is None else float(draft_cost)
+        self._v = 1.0 if verify_cost is None else float(verify_cost)
+        self._k = k
+        # (accepted, drafted) for each of the last `window` rounds.
+        self._rounds: deque[tuple[int, int]] = deque(maxlen=self._window)
+        self._idle = 0
+
+    @property
+    def lookahead(self) -> int:
+        """The K to draft in the next round (an int in ``[min_lookahead, max_lookahead]``)."""
+        return self._k
+
+    @property
+    def estimated_alpha(self) -> float | None:
+        """The current estimate of the per-token acceptance rate alpha.
+
+        Returns:
+            A float in ``[0, 1]`` computed from the rounds in the window so
+            that it is not biased by rounds stopping at their first rejection
+            (``A / (A + R)``: accepted tokens over accepted tokens plus rounds
+            that ended in a rejection); ``None`` before any round with
+            ``drafted >= 1`` was reported.
+        """
+        accepted = sum(n for n, _ in self._rounds)
+        rejections = sum(1 for n, k in self._rounds if n < k)
+        if accepted + rejections == 0:
+            return None
+        return accepted / (accepted + rejections)
+
+    def update_lookahead(self, acceptance_rate: float, *, drafted: int | None = None) -> int:
+        """Record one round and choose the K for the next one.
+
+        Args:
+            acceptance_rate: ``accepted / drafted`` for the round just
+                verified, a float in ``[0, 1]``.
+            drafted: how many tokens the round drafted (``>= 0``); ``None``
+                means the current ``lookahead``. With ``drafted = 0`` the
+                rate is ignored and the round only counts toward a probe
+                (see the class docstring).
+
+        Returns:
+            The new ``lookahead``.
+
+        Raises:
+            TypeError: if the rate is not a number or ``drafted`` not an int.
+            ValueError: if the rate is NaN or outside ``[0, 1]``, ``drafted``
+                is negative, or ``drafted`` is given and the rate is not a
+                multiple of ``1 / drafted``.
+        """
+        if isinstance(acceptance_rate, bool) or not isinstance(acceptance_rate, numbers.Real):
+            raise TypeError(f"acceptance_rate must be a number, got {type(acceptance_rate).__name__}")
+        rate = float(acceptance_rate)
+        if not 0.0 <= rate <= 1.0:  # NaN fails both comparisons
+            raise ValueError(f"acceptance_rate must be in [0, 1], got {acceptance_rate!r}")
+        explicit = drafted is not None
+        k = _check_int(drafted, "drafted", 0) if explicit else self._k
+        if k == 0:
+            return self._idle_round()
+        accepted = round(rate * k)
+        if explicit and abs(rate * k - accepted) > 1e-6:
+            raise ValueError(f"acceptance_rate {rate!r} is not accepted/drafted for drafted={k}")
+        self._idle = 0
+        self._rounds.append((accepted, k))
+        if len(self._rounds) == self._window:
+            self._k = self._decide_cost_aware() if self._c is not None else self._decide_threshold()
+        return self._k
+
+    def _idle_round(self) -> int:
+        self._idle += 1
+        if self._k == 0 and self._idle >= self._window:
+            self._idle = 0
+            self._k = max(1, self._min)
+        return self._k
+
+    def _predicted(self, alpha: float, k: int) -> float:
+        # K = 0 is plain decoding: speedup 1 by definition.
+        return 1.0 if k == 0 else speedup(alpha, k, self._c, self._v)
+
+    def _decide_cost_aware(self) -> int:
+        alpha = self.estimated_alpha
+        target = optimal_lookahead(alpha, self._c, self._v, k_max=self._max)
+        target = min(self._max, max(self._min, target))
+        if target == self._k:
+            return self._k
+        if self._predicted(alpha, target) <= (1 + GAIN_MARGIN) * self._predicted(alpha, self._k):
+            return self._k
+        return self._k + 1 if target > self._k else self._k - 1
+
+    def _decide_threshold(self) -> int:
+        mean_rate = sum(n / k for n, k in self._rounds) / len(self._rounds)
+        if mean_rate >= RAISE_ABOVE:
+            return min(self._max, self._k + 1)
+        if mean_rate <= LOWER_BELOW:
+            return max(self._min, self._k - 1)
+        return self._k
