@@ -21,6 +21,7 @@ examples:
                                              the same tests on the reference solution
   specdec walkthrough --impl solutions       one speculative step, position by position
   specdec demo --impl solutions              speculative vs target-only on the bundled models
+  specdec bench --impl solutions             K sweep: measured vs predicted speedup, CSV/JSON/plots
   specdec check                              instructor self-check of the whole course
 """
 
@@ -101,6 +102,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 seed=args.seed)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """The K sweep: measured vs predicted speedup, written to --out."""
+    _fast_blas()
+    from specdec_course.bench import bench
+
+    return bench(console, ks=args.k, draft=args.draft, target=args.target, temperature=args.temperature,
+                 prompts_file=args.prompts, num_prompts=args.num_prompts, max_tokens=args.max_tokens,
+                 repeats=args.repeats, out=args.out, adaptive=args.adaptive, compare_mlx_lm=args.compare_mlx_lm,
+                 impl=args.impl, seed=args.seed)
+
+
+def cmd_train_models(args: argparse.Namespace) -> int:
+    """Train the bundled draft/target pair (see specdec_course.train_models)."""
+    _fast_blas()
+    from specdec_course.train_models import main as train_main
+
+    return train_main(args.train_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -133,6 +153,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_impl(p)
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("bench", help="time speculative decoding for several K: measured vs predicted speedup",
+                       epilog="example: specdec bench --impl solutions --k 0 2 4 --repeats 3",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--k", type=int, nargs="+", default=[0, 1, 2, 3, 4, 6, 8],
+                   help="lookaheads to sweep (default 0 1 2 3 4 6 8)")
+    p.add_argument("--draft", help="draft model: local mlx-lm path or hub name (default: bundled)")
+    p.add_argument("--target", help="target model: local mlx-lm path or hub name (default: bundled)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (outputs checked), > 0 samples")
+    p.add_argument("--prompts", default=None, help="JSON list of prompt strings (default: the held-out prompts)")
+    p.add_argument("--num-prompts", type=int, default=4, help="how many prompts from the file (default 4)")
+    p.add_argument("--max-tokens", type=int, default=128, help="tokens per generation (default 128)")
+    p.add_argument("--repeats", type=int, default=1, help="timed passes over all prompts (default 1)")
+    p.add_argument("--out", default="bench-results", help="output directory (default bench-results/)")
+    p.add_argument("--adaptive", action="store_true",
+                   help="add the AdaptiveSpeculator (Week 2 Day 3) row and simulated workloads")
+    p.add_argument("--compare-mlx-lm", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time mlx-lm's speculative_generate_step at the best K (default on)")
+    p.add_argument("--seed", type=int, default=0)
+    _add_impl(p)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("train-models", help="retrain the bundled draft/target pair (about an hour on 2 CPU cores)",
+                       add_help=False)
+    p.add_argument("train_args", nargs=argparse.REMAINDER, help="options of the trainer; see --help")
+    p.set_defaults(func=cmd_train_models)
+
     p = sub.add_parser("check", help="instructor self-check: reference passes, stubs fail, parity, book")
     p.set_defaults(func=cmd_check)
     return parser
@@ -140,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``specdec`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train-models"]:
+        # Everything after the command belongs to the trainer's own parser.
+        return cmd_train_models(argparse.Namespace(train_args=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

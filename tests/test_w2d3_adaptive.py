@@ -2,6 +2,7 @@
 
 import copy
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from specdec_course.baselines import HeuristicSpeculator
 pytestmark = pytest.mark.w2d3
 
 TARGET_MS = 10.0
+WATCHDOG_S = 30  # the reference's longest run here takes ~1 s
+_hung: list[threading.Thread] = []
 
 
 # The predicted speedup and the best fixed K, computed here independently of
@@ -26,9 +29,32 @@ def best_fixed_k(alpha: float, c: float, k_max: int = 16) -> int:
 
 
 def run(agreement, c, tokens, seed, policy=None, lookahead=4):
-    """One simulated generation with draft cost c (target 10 ms, verify = one target step)."""
-    return simulate_generation(tokens, agreement=agreement, lookahead=lookahead, adaptive=policy,
-                               target_ms=TARGET_MS, draft_ms=c * TARGET_MS, seed=seed)
+    """One simulated generation with draft cost c (target 10 ms, verify = one target step).
+
+    Runs under a watchdog: a policy or simulator that never finishes fails the
+    test instead of hanging the run.
+    """
+    if any(t.is_alive() for t in _hung):
+        pytest.fail("an earlier simulated generation never finished (see the first failure)")
+    box = {}
+
+    def target():
+        try:
+            box["result"] = simulate_generation(tokens, agreement=agreement, lookahead=lookahead, adaptive=policy,
+                                                target_ms=TARGET_MS, draft_ms=c * TARGET_MS, seed=seed)
+        except BaseException as err:  # re-raised below, in the test's thread
+            box["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(WATCHDOG_S)
+    if thread.is_alive():
+        _hung.append(thread)
+        pytest.fail(f"the simulated generation did not finish within {WATCHDOG_S} s (check simulate_generation first: "
+                    "uv run specdec test --week 2 --day 1)")
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 def steady_lookaheads(result, burn_in: int) -> np.ndarray:
@@ -289,3 +315,26 @@ class TestThroughput:
             f"the cost-aware speculator ({adaptive:.3f}) should clearly beat the HF +2/-1 heuristic "
             f"({heuristic:.3f}) when the draft is dear (c = 0.4)"
         )
+
+
+class TestDecoderIntegration:
+    """SpeculativeDecoder(..., adaptive=...) asks the speculator for K every round."""
+
+    def test_lookahead_grows_when_everything_is_accepted_and_output_stays_lossless(self):
+        import mlx.core as mx
+
+        from specdec.decoder import SpeculativeDecoder
+        from specdec_course.testmodels import tiny_pair
+        from tests.w1_helpers import mlx_lm_greedy
+
+        draft, target = tiny_pair(0, noise=0.0)  # identical models: every draft token is accepted
+        policy = AdaptiveSpeculator(2, min_lookahead=1, max_lookahead=8, window=2)
+        result = SpeculativeDecoder(draft, target, 2, adaptive=policy).generate(mx.array([1, 2, 3]), 60)
+        assert result.tokens == mlx_lm_greedy(target, [1, 2, 3], 60), "adaptive K must not change greedy output"
+        used = result.drafted_per_round
+        assert used[0] == 2, f"the first round must use the speculator's initial lookahead 2, used {used[0]}"
+        assert max(used) > 2, (
+            f"lookaheads used per round {used}: with every token accepted the decoder must read "
+            "adaptive.lookahead each round and report each round's acceptance to update_lookahead"
+        )
+        assert all(k <= 8 for k in used), f"lookahead exceeded max_lookahead=8: {used}"

@@ -214,6 +214,9 @@ class SpeculativeDecoder:
             else:
                 emitted = [sample_token(target_logits[-1], self.temperature, key=verify_key)]
                 result.record_round(0, 0)
+                if self.adaptive is not None and wanted == 0:
+                    # The policy chose K = 0; report it so it can try K > 0 again.
+                    self.adaptive.update_lookahead(0.0, drafted=0)
             for i, token in enumerate(emitted):
                 if token in self.eos_token_ids:
                     emitted = emitted[: i + 1]

@@ -1,0 +1,223 @@
+"""Week 2 Day 2: from raw timings and counts to the figures a benchmark reports.
+
+A benchmark run leaves behind plain numbers: how many tokens each decoder
+produced and how long it took, how many draft tokens each round proposed and
+how many the target accepted, and how long one draft step, one target step
+and one verification pass take. The functions here turn those numbers into
+the columns of ``specdec bench``'s table - the measured speedup, the
+acceptance rate alpha, the cost ratios ``c`` and ``v``, and the speedup the
+theory of Day 1 predicts from them - so that measurement and prediction can
+be put side by side.
+
+All functions take plain Python numbers (or lists of ints) and return Python
+floats; none of them runs a model.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from specdec.theory import speedup
+
+
+@dataclass(frozen=True)
+class BenchFigures:
+    """The derived figures of one benchmark configuration (one K).
+
+    Attributes:
+        k: the lookahead K the speculative decoder was run with.
+        spec_tokens_per_s: tokens per second of speculative decoding.
+        base_tokens_per_s: tokens per second of target-only decoding.
+        speedup: measured speedup, ``spec_tokens_per_s / base_tokens_per_s``.
+        alpha: per-token acceptance rate estimated by maximum likelihood
+            (see ``estimate_alpha``); NaN when nothing was drafted.
+        mean_accepted: mean accepted draft tokens per round (NaN without rounds).
+        c: cost of one draft step relative to one target step.
+        v: cost of one verification pass over ``K + 1`` tokens relative to
+            one target step.
+        predicted_speedup: ``E(alpha, K) / (K * c + v)`` from
+            ``specdec.theory.speedup``; ``1 / v`` for K = 0; NaN when K > 0
+            but nothing was drafted (no alpha to predict from).
+        measured_over_predicted: ``speedup / predicted_speedup`` (NaN when
+            the prediction is NaN). Below 1: the decoder loses time the
+            formula does not count (prefill, Python overhead, ...).
+    """
+
+    k: int
+    spec_tokens_per_s: float
+    base_tokens_per_s: float
+    speedup: float
+    alpha: float
+    mean_accepted: float
+    c: float
+    v: float
+    predicted_speedup: float
+    measured_over_predicted: float
+
+
+def _check_count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return int(value)
+
+
+def _check_seconds(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def _check_rounds(accepted: Sequence[int], drafted: Sequence[int]) -> tuple[list[int], list[int]]:
+    accepted = [_check_count(a, "accepted_per_round entry") for a in accepted]
+    drafted = [_check_count(d, "drafted_per_round entry") for d in drafted]
+    if len(accepted) != len(drafted):
+        raise ValueError(f"accepted_per_round and drafted_per_round must have one entry per round, "
+                         f"got {len(accepted)} and {len(drafted)}")
+    for i, (a, d) in enumerate(zip(accepted, drafted)):
+        if a > d:
+            raise ValueError(f"round {i} accepted {a} draft tokens but drafted only {d}")
+    return accepted, drafted
+
+
+def estimate_alpha(accepted_per_round: Sequence[int], drafted_per_round: Sequence[int]) -> float:
+    """Estimate the per-token acceptance rate alpha from round counts.
+
+    Why not ``accepted / drafted``? A round stops at its first rejection:
+    the draft tokens after it are thrown away without ever being tested. With
+    alpha = 0.5 and K = 2, half the rounds reject the first token and never
+    look at the second, so accepted / drafted comes out at 0.375, not 0.5 -
+    and the larger K, the further it falls. That ratio is a fine description
+    of wasted draft work, but a biased estimate of alpha.
+
+    The model behind the estimate: each round is a run of independent
+    Bernoulli(alpha) trials that stops at the first failure. A round that
+    accepted ``n`` of its ``d`` draft tokens contributes ``n`` successes and,
+    if ``n < d``, one failure; a fully accepted round contributes no failure.
+    The likelihood of all rounds is ``alpha^A (1 - alpha)^R``, with ``A`` the
+    total accepted tokens and ``R`` the number of rounds that ended in a
+    rejection, and it is largest at::
+
+        alpha_hat = A / (A + R)
+
+    Rounds that drafted nothing (K = 0, or K capped to 0 at ``max_tokens``)
+    contribute nothing.
+
+    Args:
+        accepted_per_round: accepted draft tokens of each round (ints >= 0).
+        drafted_per_round: draft tokens proposed in each round (ints >= 0),
+            the same length; the K actually used, which may vary by round.
+
+    Returns:
+        ``alpha_hat`` as a float in ``[0, 1]``; ``1.0`` when every round was
+        fully accepted; NaN when nothing was drafted at all.
+
+    Raises:
+        TypeError: for a non-int entry.
+        ValueError: for lists of different lengths, a negative entry, or a
+            round that accepted more tokens than it drafted.
+    """
+    accepted, drafted = _check_rounds(accepted_per_round, drafted_per_round)
+    total_accepted = sum(accepted)
+    rejections = sum(1 for a, d in zip(accepted, drafted) if a < d)
+    if total_accepted + rejections == 0:
+        return math.nan
+    return total_accepted / (total_accepted + rejections)
+
+
+def cost_ratios(target_step_s: float, draft_step_s: float, verify_s: float) -> tuple[float, float]:
+    """The relative costs the speedup formula needs.
+
+    Args:
+        target_step_s: seconds of one target forward pass over one token
+            (a decode step with a warm KV cache).
+        draft_step_s: seconds of one draft forward pass over one token.
+        verify_s: seconds of one target forward pass over ``K + 1`` tokens
+            (the verification pass).
+
+    Returns:
+        ``(c, v)``: ``c = draft_step_s / target_step_s`` and
+        ``v = verify_s / target_step_s``.
+
+    Raises:
+        ValueError: if a time is not a finite number > 0.
+    """
+    target = _check_seconds(target_step_s, "target_step_s")
+    draft = _check_seconds(draft_step_s, "draft_step_s")
+    verify = _check_seconds(verify_s, "verify_s")
+    return draft / target, verify / target
+
+
+def derive_figures(
+    k: int,
+    *,
+    spec_tokens: int,
+    spec_seconds: float,
+    base_tokens: int,
+    base_seconds: float,
+    accepted_per_round: Sequence[int],
+    drafted_per_round: Sequence[int],
+    target_step_s: float,
+    draft_step_s: float,
+    verify_s: float,
+) -> BenchFigures:
+    """Turn one configuration's raw measurements into the table's figures.
+
+    Args:
+        k: the lookahead K (int >= 0) the speculative run used.
+        spec_tokens: tokens produced by the speculative runs (int > 0).
+        spec_seconds: wall time of those runs (> 0).
+        base_tokens: tokens produced by the target-only runs (int > 0).
+        base_seconds: wall time of those runs (> 0).
+        accepted_per_round: accepted draft tokens of every round.
+        drafted_per_round: draft tokens proposed in every round.
+        target_step_s: seconds of one single-token target step.
+        draft_step_s: seconds of one single-token draft step.
+        verify_s: seconds of one target pass over ``K + 1`` tokens.
+
+    Returns:
+        A :class:`BenchFigures`: tokens per second of both decoders, the
+        measured speedup, ``alpha`` from :func:`estimate_alpha`, the mean
+        accepted tokens per round, ``(c, v)`` from :func:`cost_ratios`, the
+        predicted speedup ``specdec.theory.speedup(alpha, k, c, v)`` (with
+        alpha taken as 0 for K = 0, where it does not matter; NaN when K > 0
+        and nothing was drafted) and measured / predicted.
+
+    Raises:
+        TypeError: for a non-int K, token count or round entry.
+        ValueError: for a negative K, a token count < 1, a time that is not a
+            finite number > 0, or round lists :func:`estimate_alpha` rejects.
+    """
+    k = _check_count(k, "k (the lookahead)")
+    for name, tokens in (("spec_tokens", spec_tokens), ("base_tokens", base_tokens)):
+        if _check_count(tokens, name) == 0:
+            raise ValueError(f"{name} must be >= 1: a run that produced no tokens measures nothing")
+    spec_tps = spec_tokens / _check_seconds(spec_seconds, "spec_seconds")
+    base_tps = base_tokens / _check_seconds(base_seconds, "base_seconds")
+    c, v = cost_ratios(target_step_s, draft_step_s, verify_s)
+    accepted, drafted = _check_rounds(accepted_per_round, drafted_per_round)
+    alpha = estimate_alpha(accepted, drafted)
+    mean_accepted = sum(accepted) / len(accepted) if accepted else math.nan
+    if k == 0:
+        predicted = speedup(0.0, 0, c, v)
+    elif math.isnan(alpha):
+        predicted = math.nan
+    else:
+        predicted = speedup(alpha, k, c, v)
+    measured = spec_tps / base_tps
+    return BenchFigures(
+        k=k,
+        spec_tokens_per_s=spec_tps,
+        base_tokens_per_s=base_tps,
+        speedup=measured,
+        alpha=alpha,
+        mean_accepted=mean_accepted,
+        c=c,
+        v=v,
+        predicted_speedup=predicted,
+        measured_over_predicted=measured / predicted if not math.isnan(predicted) else math.nan,
+    )

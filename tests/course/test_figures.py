@@ -1,0 +1,43 @@
+"""The book's figures can be regenerated (specdec_course.figures)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from specdec_course.figures import IMAGES
+from specdec_course.impl import REPO_ROOT
+
+EXPECTED = [
+    "week2-01/speedup-vs-alpha.png",
+    "week2-01/speedup-vs-k.png",
+    "week2-01/speedup-vs-cost.png",
+    "week2-01/heatmap.png",
+    "week2-01/break-even.png",
+    "week2-01/trace.png",
+    "week2-03/regime-change.png",
+]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_figures_regenerate_into_a_given_directory(tmp_path):
+    # A subprocess, because drawing activates the reference implementation,
+    # which must not leak into this test process.
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "specdec_course.figures", str(tmp_path)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    took = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in EXPECTED:
+        path = tmp_path / name
+        assert path.exists(), f"{name} was not written:\n{proc.stdout}"
+        data = path.read_bytes()
+        assert data.startswith(PNG_MAGIC), f"{name} is not a PNG"
+        assert len(data) < 150 * 1024, f"{name} is {len(data) // 1024} KB; keep figures under 150 KB"
+    assert took < 20, f"figure generation took {took:.1f} s"
+
+
+def test_committed_figures_exist():
+    missing = [name for name in EXPECTED if not (IMAGES / name).exists()]
+    assert not missing, f"run `uv run python -m specdec_course.figures` to create {missing}"
