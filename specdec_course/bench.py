@@ -30,7 +30,6 @@ import os
 import platform
 import statistics
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,6 +63,7 @@ SIM_WORKLOADS: dict[str, float | Callable[[int], float]] = {
 }
 SIM_K_MAX = 12
 ADAPTIVE_BAR = 0.95
+PIPED_WIDTH = 150
 
 
 # --------------------------------------------------------------------------
@@ -77,13 +77,13 @@ class BenchSettings:
 
     ks: tuple[int, ...] = DEFAULT_KS
     max_tokens: int = 128
-    repeats: int = 1
+    repeats: int = 3
     temperature: float = 0.0
     adaptive: bool = False
     compare_mlx_lm: bool = True
     seed: int = 0
     warmup_tokens: int = 16
-    cost_repeats: int = 20
+    cost_repeats: int = 30
     sim_tokens: int = 1000
     sim_seeds: int = 3
 
@@ -256,6 +256,22 @@ def add_verify_cost(costs: StepCosts, draft: Any, target: Any, context: Sequence
         costs.verify_s[0] = costs.target_step_s
 
 
+def combine_costs(sessions: Sequence[StepCosts]) -> StepCosts:
+    """One :class:`StepCosts` from several measuring sessions spread over the run.
+
+    The ratios c and v(K) are taken within each session (so a session that
+    ran while the machine was busy is compared with itself) and the median
+    over sessions is kept; the target step is the median target step.
+    """
+    if len(sessions) == 1:
+        return sessions[0]
+    target = statistics.median(x.target_step_s for x in sessions)
+    c = statistics.median(x.c() for x in sessions)
+    ks = set.intersection(*(set(x.verify_s) for x in sessions))
+    verify = {k: statistics.median(x.v(k) for x in sessions) * target for k in sorted(ks)}
+    return StepCosts(sessions[0].context_len, target, c * target, verify, sum(x.samples for x in sessions))
+
+
 # --------------------------------------------------------------------------
 # Generations: timed, interleaved, checked
 # --------------------------------------------------------------------------
@@ -379,12 +395,15 @@ def run_sweep(
     seed: int,
     temperature: float,
     on_step: Callable[[str], None] = lambda label: None,
+    after_repeat: Callable[[int], None] = lambda repeat: None,
 ) -> dict[str, Runs]:
     """Time every configuration on every prompt, ``repeats`` times, rotating the order.
 
     For prompt ``i`` of repeat ``r`` the configurations run in the order
     rotated by ``r * len(prompts) + i``, so each one takes each slot (first,
     last, right after the baseline, ...) about equally often.
+    ``after_repeat(r)`` is called after each repeat (the bench re-measures
+    the per-token costs there).
     """
     runs = {cfg.label: Runs(cfg.label, cfg.k) for cfg in configs}
     for r in range(repeats):
@@ -394,6 +413,7 @@ def run_sweep(
                 result, secs = timed(lambda: cfg.run(prompt, max_tokens, key))
                 runs[cfg.label].add(r, i, result, secs)
                 on_step(cfg.label)
+        after_repeat(r)
     return runs
 
 
@@ -651,6 +671,7 @@ class BenchReport:
     mismatches: list[Mismatch]
     mlx_lm_mismatches: list[Mismatch] = field(default_factory=list)
     simulated: list[SimRow] = field(default_factory=list)
+    cost_sessions: list[StepCosts] = field(default_factory=list)
     best_k: int | None = None
     seconds: float = 0.0
 
@@ -750,7 +771,8 @@ def run_bench(
     sweep_steps = settings.repeats * len(prompts) * n_configs
     mlx_steps = 2 + 2 * settings.repeats * len(prompts) if settings.compare_mlx_lm else 0
     sim_steps = len(SIM_WORKLOADS) * (SIM_K_MAX + 1) if settings.adaptive else 0
-    task = progress.add_task("warming up", total=n_configs + 1 + sweep_steps + mlx_steps + sim_steps)
+    cost_steps = 1 + settings.repeats
+    task = progress.add_task("warming up", total=n_configs + cost_steps + sweep_steps + mlx_steps + sim_steps)
 
     def step(label: str) -> None:
         progress.update(task, advance=1, description=label)
@@ -760,10 +782,17 @@ def run_bench(
     warm = min(settings.warmup_tokens, settings.max_tokens)
     warm_up(plain_configs, prompts[0], warm, settings.seed, settings.temperature)
     progress.update(task, advance=len(plain_configs), description="measuring c and v(K)")
-    cost_ks = set(settings.ks) | ({ADAPTIVE_INITIAL_K} if settings.adaptive else set())
-    costs = measure_costs(draft, target, realistic_context(prompts[0], settings.max_tokens), sorted(cost_ks),
-                          repeats=settings.cost_repeats)
+    cost_ks = sorted(set(settings.ks) | ({ADAPTIVE_INITIAL_K} if settings.adaptive else set()))
+    context = realistic_context(prompts[0], settings.max_tokens)
+    sessions = [measure_costs(draft, target, context, cost_ks, repeats=settings.cost_repeats)]
+    costs = sessions[0]
     step("measuring c and v(K)")
+
+    def remeasure(repeat: int) -> None:
+        # Costs again after every repeat: the load of a shared machine changes during a run,
+        # and c, v should see the same conditions as the generations they explain.
+        sessions.append(measure_costs(draft, target, context, cost_ks, repeats=settings.cost_repeats))
+        step("measuring c and v(K)")
 
     adaptive_costs = (costs.c(), costs.v(ADAPTIVE_INITIAL_K)) if settings.adaptive else None
     configs = make_configs(impl, draft, target, settings.ks, settings.temperature, adaptive_costs)
@@ -771,7 +800,8 @@ def run_bench(
         warm_up(configs[-1:], prompts[0], warm, settings.seed, settings.temperature)
         step(ADAPTIVE)
     runs = run_sweep(configs, prompts, max_tokens=settings.max_tokens, repeats=settings.repeats,
-                     seed=settings.seed, temperature=settings.temperature, on_step=step)
+                     seed=settings.seed, temperature=settings.temperature, on_step=step, after_repeat=remeasure)
+    costs = combine_costs(sessions)
 
     greedy = settings.temperature == 0
     mismatches = find_mismatches(runs) if greedy else []
@@ -790,13 +820,14 @@ def run_bench(
 
     if settings.adaptive:
         r = runs[ADAPTIVE]
-        used = Counter(d for d in r.drafted_per_round if d > 0)
-        k_mode = used.most_common(1)[0][0] if used else 0
-        add_verify_cost(costs, draft, target, realistic_context(prompts[0], settings.max_tokens), k_mode,
+        # Its K varies; the prediction uses the mean K of its drafting rounds, rounded.
+        used = [d for d in r.drafted_per_round if d > 0]
+        k_mean = round(statistics.fmean(used)) if used else 0
+        add_verify_cost(costs, draft, target, realistic_context(prompts[0], settings.max_tokens), k_mean,
                         repeats=settings.cost_repeats)
-        row = _row_from_figures(r, figures_for(impl, r, base, costs, k_mode), "adaptive",
+        row = _row_from_figures(r, figures_for(impl, r, base, costs, k_mean), "adaptive",
                                 _identical(r.label, r, mismatches, greedy))
-        row.k = k_mode
+        row.k = k_mean
         rows.append(row)
 
     mlx_mismatches: list[Mismatch] = []
@@ -832,7 +863,7 @@ def run_bench(
 
     return BenchReport(
         settings=settings, blas=blas_name(), machine=machine_info(), impl=impl.name, models=models or {},
-        n_prompts=len(prompts), costs=costs, rows=rows, mismatches=mismatches,
+        n_prompts=len(prompts), costs=costs, cost_sessions=sessions, rows=rows, mismatches=mismatches,
         mlx_lm_mismatches=mlx_mismatches, simulated=simulated,
         best_k=best_k, seconds=time.perf_counter() - started,
     )
@@ -855,6 +886,8 @@ def _same(identical: bool | None) -> str:
 
 def render(console: Console, report: BenchReport) -> None:
     """Print the report as rich tables with the BLAS line."""
+    if not console.is_terminal and console.width < PIPED_WIDTH:
+        console.width = PIPED_WIDTH  # piped into a file rich assumes 80 columns; the table needs more
     s = report.settings
     costs = report.costs
     console.print(f"[bold]BLAS:[/bold] {report.blas}   [bold]machine:[/bold] {report.machine['machine']} "
@@ -864,6 +897,12 @@ def render(console: Console, report: BenchReport) -> None:
                   f"ignored), T = {s.temperature}; per-token costs at a cache of {costs.context_len} tokens: "
                   f"target {costs.target_step_s * 1e3:.2f} ms, draft {costs.draft_step_s * 1e3:.2f} ms, "
                   f"c = {costs.c():.3f}")
+    if len(report.cost_sessions) > 1:
+        k_top = max(costs.verify_s)
+        cs = [x.c() for x in report.cost_sessions]
+        vs = [x.v(k_top) for x in report.cost_sessions if k_top in x.verify_s]
+        console.print(f"costs measured {len(report.cost_sessions)} times during the run (medians used): "
+                      f"c {min(cs):.3f}-{max(cs):.3f}, v({k_top}) {min(vs):.2f}-{max(vs):.2f}")
     table = Table(title="speculative decoding vs target-only: measured and predicted", box=box.SIMPLE_HEAD,
                   pad_edge=False)
     columns = ("K", "tokens/s", "speedup", "target calls", "draft calls", "α̂", "accepted /round", "c", "v",
@@ -874,7 +913,7 @@ def render(console: Console, report: BenchReport) -> None:
         if row.group == "sweep":
             name = BASELINE if row.k is None else str(row.k)
         elif row.group == "adaptive":
-            name = f"adaptive (K≈{row.k})"
+            name = f"adaptive (mean K≈{row.k})"
         else:
             name = row.label
         tps = _fmt(row.tokens_per_s, ".1f")
@@ -887,8 +926,7 @@ def render(console: Console, report: BenchReport) -> None:
             _fmt(row.predicted_speedup, ".2f", "x"), _fmt(row.measured_over_predicted, ".2f"),
             _same(row.identical), style=style, end_section=row.group == "sweep" and row.k == max(s.ks),
         )
-    # Piped into a file, rich assumes 80 columns; the table needs more.
-    console.print(table, width=None if console.is_terminal else max(console.width, 120))
+    console.print(table)
     console.print("calls are per generation (prefill included); α̂ = accepted / (accepted + rejected rounds); "
                   "predicted S = E(α̂, K) / (K·c + v); mlx-lm rows: speedup over mlx-lm's own generate_step")
     if report.greedy:
@@ -915,7 +953,7 @@ def render(console: Console, report: BenchReport) -> None:
             verdict = "green" if r.ratio >= ADAPTIVE_BAR else "yellow"
             sim.add_row(r.workload, str(r.best_k), f"{r.best_fixed_speedup:.2f}x", f"{r.adaptive_speedup:.2f}x",
                         f"{r.adaptive_mean_k:.1f}", f"[{verdict}]{r.ratio:.3f}[/{verdict}]")
-        console.print(sim, width=None if console.is_terminal else max(console.width, 120))
+        console.print(sim)
     console.print(f"[dim]bench took {report.seconds:.0f} s[/dim]")
 
 
@@ -949,6 +987,8 @@ def report_dict(report: BenchReport) -> dict[str, Any]:
             "target_step_ms": costs.target_step_s * 1e3, "draft_step_ms": costs.draft_step_s * 1e3,
             "verify_ms": {k: t * 1e3 for k, t in sorted(costs.verify_s.items())},
             "c": costs.c(), "v": {k: costs.v(k) for k in sorted(costs.verify_s)},
+            "sessions": [{"target_step_ms": x.target_step_s * 1e3, "c": x.c(),
+                          "v": {k: x.v(k) for k in sorted(x.verify_s)}} for x in report.cost_sessions],
         },
         "best_k": report.best_k,
         "identical_output": (not report.mismatches) if report.greedy else None,
@@ -990,6 +1030,9 @@ def _plot_files(report: BenchReport, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(ks, [r.target_calls for r in sweep], "o-", label="target calls")
     ax.plot(ks, [r.draft_calls for r in sweep], "s--", label="draft calls")
+    base = next((r for r in report.rows if r.group == "sweep" and r.k is None), None)
+    if base is not None:
+        ax.axhline(base.target_calls, color="grey", linestyle=":", label="target-only calls")
     ax.set(xlabel="lookahead K", ylabel=f"calls per generation of {report.settings.max_tokens} tokens",
            title="Forward passes vs K", xticks=ks)
     ax.legend()
@@ -1071,7 +1114,7 @@ def run_and_report(
 
 
 def bench(console: Console, *, ks: Sequence[int], draft: str | None, target: str | None, temperature: float,
-          prompts_file: str | None, num_prompts: int, max_tokens: int, repeats: int, out: str,
+          prompts_file: str | None, num_prompts: int, max_tokens: int, repeats: int, out: str | Path,
           adaptive: bool, compare_mlx_lm: bool, impl: str | None, seed: int = 0) -> int:
     """``specdec bench``: load the models and prompts, then :func:`run_and_report`."""
     from specdec_course.demo import TaskNotWritten, friendly_stubs, report_unwritten

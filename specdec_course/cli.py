@@ -162,9 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", help="target model: local mlx-lm path or hub name (default: bundled)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (outputs checked), > 0 samples")
     p.add_argument("--prompts", default=None, help="JSON list of prompt strings (default: the held-out prompts)")
-    p.add_argument("--num-prompts", type=int, default=4, help="how many prompts from the file (default 4)")
+    p.add_argument("--num-prompts", type=int, default=8, help="how many prompts from the file (default 8)")
     p.add_argument("--max-tokens", type=int, default=128, help="tokens per generation (default 128)")
-    p.add_argument("--repeats", type=int, default=1, help="timed passes over all prompts (default 1)")
+    p.add_argument("--repeats", type=int, default=3, help="timed passes over all prompts (default 3)")
     p.add_argument("--out", default="bench-results", help="output directory (default bench-results/)")
     p.add_argument("--adaptive", action="store_true",
                    help="add the AdaptiveSpeculator (Week 2 Day 3) row and simulated workloads")

@@ -45,7 +45,8 @@ def report_unwritten(console: Console, err: TaskNotWritten, impl: str) -> int:
 
 
 def _piece(tokenizer: Any, token: int) -> str:
-    return repr(tokenizer.decode([token]))[1:-1]
+    # Make whitespace visible: code tokens are often just spaces or newlines.
+    return tokenizer.decode([token]).replace(" ", "·").replace("\n", "↵").replace("\t", "→")
 
 
 def walkthrough(console: Console, *, prompt: str, lookahead: int, draft: str | None, target: str | None,
@@ -88,6 +89,8 @@ def walkthrough(console: Console, *, prompt: str, lookahead: int, draft: str | N
             verdict, emit = "[dim]discarded[/dim]", ""
         table.add_row(str(len(prompt_ids) + i), draft_cell, _piece(tokenizer, choices[i]), verdict, emit)
     console.print(table)
+    console.print("[dim]· is a space, ↵ a newline; discarded rows were scored after a rejected token "
+                  "and are thrown away[/dim]")
     console.print(f"emitted {len(emitted)} tokens ({n} accepted draft tokens + 1 from the target) for "
                   f"[bold]1 target call[/bold] and {lookahead} draft steps; target-only decoding would "
                   f"have needed {len(emitted)} target calls.")

@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -30,7 +31,7 @@ from specdec_course.blas import blas_name, ensure_fast_blas
 from specdec_course.models import MODELS_DIR, load_pair
 
 PROMPTS_PATH = Path(__file__).resolve().parent / "data" / "heldout_prompts.json"
-CARD_HEADING = "## Measured speed (mlx-lm speculative decoding)"
+CARD_HEADING = "## Measured speed (mlx-lm speculative decoding"
 
 
 @dataclass
@@ -45,7 +46,8 @@ class KResult:
     alpha: float
     mean_accepted: float
     verify_ratio: float
-    predicted_speedup: float
+    predicted_iid: float
+    predicted_measured: float
     mismatches: int
 
 
@@ -131,14 +133,18 @@ def _forward_ms(model: nn.Module, prompt: mx.array, n: int, repeats: int = 15) -
     return statistics.median(times[2:]) * 1e3
 
 
-def predicted_speedup(alpha: float, k: int, c: float, verify_ratio: float) -> float:
-    """Expected speedup from the standard formula with a measured verify cost.
+def predicted_speedup(tokens_per_round: float, k: int, c: float, verify_ratio: float) -> float:
+    """Speedup from the cost model: tokens per round / cost per round.
 
-    Tokens per round ``(1 - alpha^(K+1)) / (1 - alpha)``; cost per round
-    ``K*c + verify_ratio`` target-token units.
+    Cost per round is ``K*c + verify_ratio`` in units of one target token.
     """
-    tokens = k + 1 if alpha >= 1.0 else (1 - alpha ** (k + 1)) / (1 - alpha)
-    return tokens / (k * c + verify_ratio)
+    return tokens_per_round / (k * c + verify_ratio)
+
+
+def iid_tokens_per_round(alpha: float, k: int) -> float:
+    """Expected tokens per round if every draft token were accepted independently
+    with probability ``alpha``: ``(1 - alpha^(K+1)) / (1 - alpha)``."""
+    return float(k + 1) if alpha >= 1.0 else (1 - alpha ** (k + 1)) / (1 - alpha)
 
 
 def measure(
@@ -148,11 +154,17 @@ def measure(
     n_prompts: int = 8,
     max_tokens: int = 128,
     ks: range = range(1, 9),
-    log=print,
+    repeats: int = 2,
+    prompts_path: Path = PROMPTS_PATH,
+    log: Callable[[str], None] = print,
 ) -> SpeedReport:
-    """Run the baseline and the K sweep and return the figures (no printing of tables)."""
+    """Run the baseline and the K sweep and return the figures (no printing of tables).
+
+    Each configuration runs ``repeats`` times over all prompts and the fastest
+    repeat counts: on a shared machine the minimum is the least disturbed.
+    """
     draft, target, tokenizer = load_pair(draft_path, target_path)
-    prompts = [mx.array(tokenizer.encode(p), mx.uint32) for p in load_prompts()[:n_prompts]]
+    prompts = [mx.array(tokenizer.encode(p), mx.uint32) for p in load_prompts(prompts_path)[:n_prompts]]
 
     # Warm-up: first calls pay for kernel set-up and memory allocation.
     for k in (1, max(ks)):
@@ -161,10 +173,12 @@ def measure(
     _baseline(draft, prompts[0], 16)
 
     def timed_baseline(model: nn.Module) -> tuple[float, list[list[int]]]:
-        outs, t0 = [], time.perf_counter()
-        for p in prompts:
-            outs.append(_baseline(model, p, max_tokens))
-        return time.perf_counter() - t0, outs
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            outs = [_baseline(model, p, max_tokens) for p in prompts]
+            best = min(best, time.perf_counter() - t0)
+        return best, outs
 
     t_target, reference = timed_baseline(target)
     t_draft, _ = timed_baseline(draft)
@@ -186,9 +200,11 @@ def measure(
     )
     for k in ks:
         drafted = accepted = mismatches = produced = 0
-        t0 = time.perf_counter()
-        runs = [_speculative(draft, target, p, max_tokens, k) for p in prompts]
-        secs = time.perf_counter() - t0
+        secs = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            runs = [_speculative(draft, target, p, max_tokens, k) for p in prompts]
+            secs = min(secs, time.perf_counter() - t0)
         rounds = 0
         for (toks, flags), ref in zip(runs, reference):
             d, a = drafted_and_accepted(flags, k, max_tokens)
@@ -199,11 +215,14 @@ def measure(
         alpha = accepted / drafted if drafted else 0.0
         verify = _forward_ms(target, prompts[0], k + 1) / one
         tps = produced / secs
+        per_round = accepted / max(rounds, 1)
         res = KResult(
             k=k, seconds=secs, tokens=produced, tokens_per_s=tps,
             speedup=tps / report.baseline_tokens_per_s, alpha=alpha,
-            mean_accepted=accepted / max(rounds, 1), verify_ratio=verify,
-            predicted_speedup=predicted_speedup(alpha, k, c, verify), mismatches=mismatches,
+            mean_accepted=per_round, verify_ratio=verify,
+            predicted_iid=predicted_speedup(iid_tokens_per_round(alpha, k), k, c, verify),
+            predicted_measured=predicted_speedup(per_round + 1, k, c, verify),
+            mismatches=mismatches,
         )
         report.results.append(res)
         log(f"K={k}: {tps:.1f} tok/s, speedup {res.speedup:.2f}x, alpha {alpha:.3f}")
@@ -223,18 +242,24 @@ def render(report: SpeedReport) -> None:
         f"c = {report.c:.3f}; baseline {report.baseline_tokens_per_s:.1f} tok/s"
     )
     table = Table(title="mlx-lm speculative_generate_step vs generate_step")
-    for col in ("K", "alpha", "accepted/round", "verify(K+1)/1", "tok/s", "speedup",
-                "predicted", "mismatches"):
+    for col in ("K", "alpha", "acc/round", "verify", "tok/s", "speedup",
+                "model", "iid", "diff"):
         table.add_column(col, justify="right")
     best = report.best.k
     for r in report.results:
         style = "bold green" if r.k == best else None
         table.add_row(
             str(r.k), f"{r.alpha:.3f}", f"{r.mean_accepted:.2f}", f"{r.verify_ratio:.2f}x",
-            f"{r.tokens_per_s:.1f}", f"{r.speedup:.2f}x", f"{r.predicted_speedup:.2f}x",
-            str(r.mismatches), style=style,
+            f"{r.tokens_per_s:.1f}", f"{r.speedup:.2f}x", f"{r.predicted_measured:.2f}x",
+            f"{r.predicted_iid:.2f}x", str(r.mismatches), style=style,
         )
     console.print(table)
+    console.print(
+        "verify = cost of one target call on K+1 tokens / on 1 token; model = speedup the "
+        "cost model predicts from measured accepted/round, c and verify; iid = the textbook "
+        "formula assuming independent acceptances with rate alpha (acceptance is bursty, so "
+        "it underestimates); diff = tokens differing from plain greedy decoding."
+    )
     if any(r.mismatches for r in report.results):
         console.print("[yellow]some outputs differ from plain greedy decoding "
                       "(float near-ties between batched and single-token passes)[/yellow]")
@@ -243,7 +268,7 @@ def render(report: SpeedReport) -> None:
 def card_section(report: SpeedReport) -> str:
     """Markdown section with the measured figures, for the model cards."""
     lines = [
-        CARD_HEADING,
+        f"{CARD_HEADING}, {_blas_label(report.blas)})",
         "",
         f"mlx-lm `speculative_generate_step` vs `generate_step`, greedy, {report.max_tokens} "
         f"new tokens on {report.n_prompts} held-out prompts, {report.machine}, "
@@ -253,22 +278,28 @@ def card_section(report: SpeedReport) -> str:
         f"c = {report.c:.3f}",
         f"- baseline {report.baseline_tokens_per_s:.1f} tokens/s",
         "",
-        "| K | alpha | verify(K+1)/1 | tokens/s | speedup |",
-        "|--:|--:|--:|--:|--:|",
+        "| K | alpha | accepted/round | verify(K+1)/1 | tokens/s | speedup |",
+        "|--:|--:|--:|--:|--:|--:|",
     ]
     for r in report.results:
-        lines.append(f"| {r.k} | {r.alpha:.3f} | {r.verify_ratio:.2f}x | "
+        lines.append(f"| {r.k} | {r.alpha:.3f} | {r.mean_accepted:.2f} | {r.verify_ratio:.2f}x | "
                      f"{r.tokens_per_s:.1f} | {r.speedup:.2f}x |")
     return "\n".join(lines) + "\n"
+
+
+def _blas_label(blas: str) -> str:
+    """Short BLAS name for headings: "OpenBLAS", "reference BLAS", ..."""
+    return blas.split(" (")[0]
 
 
 def update_cards(report: SpeedReport, models_dir: Path = MODELS_DIR) -> None:
     """Replace (or append) the measured-speed section in both bundled model cards."""
     section = card_section(report)
+    heading = f"{CARD_HEADING}, {_blas_label(report.blas)})"
     for name in ("specdec-target", "specdec-draft"):
         card = models_dir / name / "README.md"
         text = card.read_text()
-        pattern = re.compile(re.escape(CARD_HEADING) + r".*?(?=\n## |\Z)", re.S)
+        pattern = re.compile(re.escape(heading) + r".*?(?=\n## |\Z)", re.S)
         if pattern.search(text):
             text = pattern.sub(section.rstrip("\n") + "\n", text)
         else:
@@ -282,8 +313,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draft", default=None, help="draft model path or repo (default: bundled)")
     p.add_argument("--target", default=None, help="target model path or repo (default: bundled)")
     p.add_argument("--prompts", type=int, default=8, help="number of held-out prompts")
+    p.add_argument("--prompts-file", type=Path, default=PROMPTS_PATH,
+                   help="JSON list of prompt strings (default: the bundled held-out prompts)")
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--max-k", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=2, help="runs per configuration (min counts)")
     p.add_argument("--bar", type=float, default=1.5, help="speedup the best K must reach")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     p.add_argument("--update-cards", action="store_true",
@@ -294,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = measure(args.draft, args.target, n_prompts=args.prompts,
                      max_tokens=args.max_tokens, ks=range(1, args.max_k + 1),
+                     repeats=args.repeats, prompts_path=args.prompts_file,
                      log=lambda m: print(m, file=sys.stderr, flush=True))
     render(report)
     if args.json:

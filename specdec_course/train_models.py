@@ -88,8 +88,8 @@ FULL = {
     "vocab": 2048,
     "target": ModelSpec(layers=6, hidden=384, heads=6, ffn=1024),
     "draft": ModelSpec(layers=1, hidden=128, heads=2, ffn=384),
-    "target_train": TrainSpec(steps=600, batch=8, seq_len=256, lr=1.5e-3, warmup=40),
-    "draft_train": TrainSpec(steps=300, batch=16, seq_len=256, lr=3e-3, warmup=20),
+    "target_train": TrainSpec(steps=900, batch=8, seq_len=256, lr=2e-3, warmup=50),
+    "draft_train": TrainSpec(steps=200, batch=16, seq_len=256, lr=3e-3, warmup=20),
     "gen_sequences": 256,
     "gen_tokens": 192,
     "tokenizer_files": 10_000,
@@ -166,7 +166,7 @@ def read_text(path: Path) -> str | None:
 
 
 def make_prompts(held: list[Path], rng: np.random.Generator, n: int = 16) -> list[str]:
-    """Pick ``n`` short code prefixes (1-6 lines, ending at a line break) from held-out files."""
+    """Pick ``n`` short code prefixes (1-6 lines, no trailing newline) from held-out files."""
     prompts: list[str] = []
     order = rng.permutation(len(held))
     for idx in order:
@@ -192,8 +192,10 @@ def make_prompts(held: list[Path], rng: np.random.Generator, n: int = 16) -> lis
         prompt = "\n".join(chunk) + "\n"
         if not chunk or len(prompt) > 400:
             continue
-        # Dedent to column 0 so prompts look like fresh top-level snippets.
-        prompt = "\n".join(ln[indent:] for ln in chunk) + "\n"
+        # Dedent to column 0 so prompts look like fresh top-level snippets. No
+        # trailing newline: byte-level BPE merges "\n" with the next line's
+        # indentation, so a prompt ending in a bare "\n" token is off-distribution.
+        prompt = "\n".join(ln[indent:] for ln in chunk)
         prompts.append(prompt)
         if len(prompts) == n:
             break

@@ -9,7 +9,7 @@ from specdec.baseline import autoregressive_generate
 from specdec_course.stats import assert_follows
 from specdec_course.testmodels import CountingModel, MarkovModel, ScriptedModel, exact_sequence_distribution, \
     random_markov, tiny_llama
-from tests.w1_helpers import mlx_lm_greedy
+from tests.w1_helpers import BUNDLED_PROMPTS, bundled_pair, mlx_lm_greedy
 
 pytestmark = pytest.mark.w1d2
 
@@ -24,6 +24,13 @@ class TestGreedyMatchesMlxLm:
             f"greedy output differs from mlx-lm's at position {next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)}"
             ": take the argmax of the LAST row of the logits, and feed each new token with the cache"
         )
+
+    @pytest.mark.parametrize("text", BUNDLED_PROMPTS)
+    def test_bundled_target(self, text):
+        _, target, tokenizer = bundled_pair()
+        prompt = tokenizer.encode(text)
+        got = autoregressive_generate(target, mx.array(prompt), 32).tokens
+        assert got == mlx_lm_greedy(target, prompt, 32), "greedy output on the bundled target differs from mlx-lm's"
 
     def test_accepts_a_list_prompt(self):
         model = tiny_llama(3)

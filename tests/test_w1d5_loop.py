@@ -9,7 +9,7 @@ from specdec.decoder import SpeculativeDecoder
 from specdec_course.stats import assert_follows
 from specdec_course.testmodels import CountingModel, MarkovModel, ScriptedModel, exact_sequence_distribution, \
     perturbed, random_markov, tiny_pair
-from tests.w1_helpers import mlx_lm_greedy
+from tests.w1_helpers import BUNDLED_PROMPTS, bundled_pair, mlx_lm_greedy
 
 pytestmark = pytest.mark.w1d5
 
@@ -32,6 +32,17 @@ class TestGreedyIsLossless:
             f"(got {result.tokens[i:i + 3]}, want {want[i:i + 3]}). Likely: a KV cache not rewound to the "
             "accepted length, or the wrong row of the target logits used for a draft position"
         )
+
+    @pytest.mark.parametrize("k", [1, 3, 6])
+    @pytest.mark.parametrize("text", BUNDLED_PROMPTS)
+    def test_bundled_pair(self, text, k):
+        draft, target, tokenizer = bundled_pair()
+        prompt = tokenizer.encode(text)
+        result = SpeculativeDecoder(draft, target, k).generate(mx.array(prompt), 40)
+        want = mlx_lm_greedy(target, prompt, 40)
+        i = first_difference(result.tokens, want)
+        assert result.tokens == want, f"K={k} on the bundled pair: output differs from target greedy at token {i}"
+        assert result.target_calls < 1 + 40, "speculation should need fewer target calls than tokens on this pair"
 
     def test_lookahead_zero_is_plain_decoding(self):
         draft, target = tiny_pair(0)

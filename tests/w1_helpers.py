@@ -12,3 +12,19 @@ def mlx_lm_greedy(model, prompt: list[int], n: int) -> list[int]:
     for token, _ in generate_step(mx.array(prompt), model, max_tokens=n, sampler=lambda x: mx.argmax(x, axis=-1)):
         out.append(int(token))
     return out
+
+
+BUNDLED_PROMPTS = ["class Parser:\n    def __init__(self", "import os\n\n\ndef main(argv):\n    "]
+
+
+def bundled_pair():
+    """The repository's bundled (draft, target, tokenizer), loaded once per test session."""
+    global _BUNDLED
+    if _BUNDLED is None:
+        from specdec_course.models import load_pair
+
+        _BUNDLED = load_pair()
+    return _BUNDLED
+
+
+_BUNDLED = None

@@ -69,6 +69,7 @@ def test_bench_writes_csv_json_and_plots(reference, pair, tmp_path):
     assert data["settings"]["ks"] == [1, 3] and data["settings"]["max_tokens"] == 8
     assert data["identical_output"] is True and data["mismatches"] == []
     assert set(data["costs"]["v"]) >= {"1", "3"} and data["costs"]["c"] > 0
+    assert len(data["costs"]["sessions"]) == 2, "costs are measured before the sweep and after each repeat"
     assert len(data["simulated_adaptive"]) == len(B.SIM_WORKLOADS)
 
     for name in ("speedup_vs_k.png", "target_calls_vs_k.png", "measured_vs_predicted.png"):
@@ -117,6 +118,16 @@ def test_measure_costs_keeps_the_cache_length(pair):
     assert costs.target_step_s > 0 and costs.draft_step_s > 0
     assert set(costs.verify_s) == {0, 2} and costs.v(0) == 1.0
     assert math.isfinite(costs.c())
+
+
+def test_combine_costs_takes_ratios_within_each_session():
+    # A quiet and a busy session: everything twice as slow, so the ratios agree.
+    quiet = B.StepCosts(10, 0.010, 0.002, {0: 0.010, 2: 0.012}, 5)
+    busy = B.StepCosts(10, 0.020, 0.004, {0: 0.020, 2: 0.024}, 5)
+    odd = B.StepCosts(10, 0.012, 0.006, {0: 0.012, 2: 0.024}, 5)
+    both = B.combine_costs([quiet, busy, odd])
+    assert both.c() == pytest.approx(0.2) and both.v(2) == pytest.approx(1.2)  # medians of 0.2/0.2/0.5, 1.2/1.2/2
+    assert both.target_step_s == pytest.approx(0.012) and both.samples == 15
 
 
 def test_rotation_gives_every_configuration_every_slot():
