@@ -351,7 +351,7 @@ def rotated(items: Sequence[Any], shift: int) -> list[Any]:
 
 
 def make_configs(impl: Impl, draft: Any, target: Any, ks: Sequence[int], temperature: float,
-                 adaptive_costs: tuple[float, float] | None = None) -> list[Config]:
+                 speculator_costs: dict[str, float] | None = None) -> list[Config]:
     """The baseline, one speculative configuration per K, and optionally the adaptive one."""
 
     def baseline(prompt: list[int], max_tokens: int, key: Any) -> Any:
@@ -361,12 +361,11 @@ def make_configs(impl: Impl, draft: Any, target: Any, ks: Sequence[int], tempera
     for k in ks:
         decoder = impl.SpeculativeDecoder(draft, target, k, temperature=temperature)
         configs.append(Config(f"K={k}", k, lambda p, n, key, d=decoder: d.generate(p, n, key=key)))
-    if adaptive_costs is not None:
-        c, v = adaptive_costs
+    if speculator_costs is not None:
 
         def adaptive(prompt: list[int], max_tokens: int, key: Any) -> Any:
             # A fresh speculator per generation: every prompt starts from K = 4.
-            speculator = impl.AdaptiveSpeculator(ADAPTIVE_INITIAL_K, draft_cost=c, verify_cost=v)
+            speculator = make_speculator(impl, speculator_costs)
             decoder = impl.SpeculativeDecoder(draft, target, ADAPTIVE_INITIAL_K, temperature=temperature,
                                               adaptive=speculator)
             return decoder.generate(prompt, max_tokens, key=key)
@@ -555,16 +554,38 @@ def mlx_lm_configs(draft: Any, target: Any, k: int, temperature: float) -> list[
 # --------------------------------------------------------------------------
 
 
-def verify_cost_model(costs: StepCosts) -> Callable[[int], float]:
-    """v(K) for any K: a straight line fitted to the measured v(K) (with v(0) = 1)."""
+def verify_line(costs: StepCosts) -> tuple[float, float]:
+    """``(v0, slope)`` of a straight line fitted to the measured v(K), with v(0) = 1."""
     import numpy as np
 
     ks = sorted(set(costs.verify_s) | {0})
     vs = [1.0 if k == 0 else costs.v(k) for k in ks]
     if len(ks) == 1:
-        return lambda k: 1.0
+        return 1.0, 0.0
     slope, intercept = np.polyfit(ks, vs, 1)
-    return lambda k: max(1e-3, float(intercept + slope * k))
+    return max(1e-3, float(intercept)), max(0.0, float(slope))
+
+
+def verify_cost_model(costs: StepCosts) -> Callable[[int], float]:
+    """v(K) for any K, from :func:`verify_line`."""
+    v0, slope = verify_line(costs)
+    return lambda k: v0 + slope * k
+
+
+def adaptive_costs(c: float, v0: float, slope: float) -> dict[str, float]:
+    """AdaptiveSpeculator cost arguments for a verify cost that grows with K.
+
+    The speedup model E / (K c + v) takes a constant v, but a verify pass of
+    K + 1 tokens costs about v0 + slope * K. Then
+    E / (K c + v0 + slope K) = E / (K (c + slope) + v0): the slope is folded
+    into the per-draft-token cost.
+    """
+    return {"draft_cost": c + slope, "verify_cost": v0}
+
+
+def make_speculator(impl: Impl, costs: dict[str, float]) -> Any:
+    """The bench's AdaptiveSpeculator, told the measured costs."""
+    return impl.AdaptiveSpeculator(ADAPTIVE_INITIAL_K, **costs)
 
 
 @dataclass
@@ -615,9 +636,9 @@ def simulate_adaptive(
         for k in range(1, k_max + 1):
             fixed[k] = speed(lambda k=k: {"lookahead": k})[0]
             on_step(name)
-        # A fresh speculator per seed, told the measured costs (v at its initial K).
-        adaptive_speed, mean_k = speed(lambda: {"adaptive": impl.AdaptiveSpeculator(
-            ADAPTIVE_INITIAL_K, draft_cost=c, verify_cost=v_of_k(ADAPTIVE_INITIAL_K))})
+        # A fresh speculator per seed, told the measured costs (the verify line folded into c).
+        costs = adaptive_costs(c, v_of_k(0), v_of_k(1) - v_of_k(0))
+        adaptive_speed, mean_k = speed(lambda: {"adaptive": make_speculator(impl, costs)})
         on_step(name)
         best_k = max(fixed, key=fixed.get)
         rows.append(SimRow(name, best_k, fixed[best_k], adaptive_speed, adaptive_speed / fixed[best_k], fixed,
@@ -794,8 +815,8 @@ def run_bench(
         sessions.append(measure_costs(draft, target, context, cost_ks, repeats=settings.cost_repeats))
         step("measuring c and v(K)")
 
-    adaptive_costs = (costs.c(), costs.v(ADAPTIVE_INITIAL_K)) if settings.adaptive else None
-    configs = make_configs(impl, draft, target, settings.ks, settings.temperature, adaptive_costs)
+    speculator_costs = adaptive_costs(costs.c(), *verify_line(costs)) if settings.adaptive else None
+    configs = make_configs(impl, draft, target, settings.ks, settings.temperature, speculator_costs)
     if settings.adaptive:
         warm_up(configs[-1:], prompts[0], warm, settings.seed, settings.temperature)
         step(ADAPTIVE)
