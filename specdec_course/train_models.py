@@ -630,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"target {n_params(target):,} params, draft {n_params(draft):,} params")
 
     if args.minutes is not None:
-        # Estimate step times with a throwaway copy of the real step count = 3.
+        # Time 3 steps on a throwaway model (includes compilation, so it errs long).
         probe = TrainSpec(**{**asdict(tspec), "steps": 3})
         t0 = time.perf_counter()
         train_target(Model(t_args), train_stream, probe, np.random.default_rng(0))
