@@ -9,7 +9,7 @@ from specdec.decoder import SpeculativeDecoder
 from specdec_course.stats import assert_follows
 from specdec_course.testmodels import CountingModel, MarkovModel, ScriptedModel, exact_sequence_distribution, \
     perturbed, random_markov, tiny_pair
-from tests.w1_helpers import BUNDLED_PROMPTS, bundled_pair, mlx_lm_greedy
+from tests.w1_helpers import BUNDLED_PROMPTS, bundled_greedy, bundled_pair, mlx_lm_greedy
 
 pytestmark = pytest.mark.w1d5
 
@@ -20,7 +20,7 @@ def first_difference(a, b):
 
 class TestGreedyIsLossless:
     @pytest.mark.parametrize("seed", [0, 1])
-    @pytest.mark.parametrize("k", [1, 2, 3, 5, 8])
+    @pytest.mark.parametrize("k", [1, 3, 8])
     @pytest.mark.parametrize("prompt", [[3], [5, 9, 2], list(range(11, 28))], ids=["len1", "len3", "len17"])
     def test_equals_target_greedy(self, seed, k, prompt):
         draft, target = tiny_pair(seed)
@@ -33,16 +33,14 @@ class TestGreedyIsLossless:
             "accepted length, or the wrong row of the target logits used for a draft position"
         )
 
-    @pytest.mark.parametrize("k", [1, 3, 6])
-    @pytest.mark.parametrize("text", BUNDLED_PROMPTS)
+    @pytest.mark.parametrize("text,k", [(BUNDLED_PROMPTS[0], 1), (BUNDLED_PROMPTS[0], 6), (BUNDLED_PROMPTS[1], 3)])
     def test_bundled_pair(self, text, k):
-        draft, target, tokenizer = bundled_pair()
-        prompt = tokenizer.encode(text)
-        result = SpeculativeDecoder(draft, target, k).generate(mx.array(prompt), 40)
-        want = mlx_lm_greedy(target, prompt, 40)
+        draft, target, _ = bundled_pair()
+        prompt, want = bundled_greedy(text, 32)
+        result = SpeculativeDecoder(draft, target, k).generate(mx.array(prompt), 32)
         i = first_difference(result.tokens, want)
         assert result.tokens == want, f"K={k} on the bundled pair: output differs from target greedy at token {i}"
-        assert result.target_calls < 1 + 40, "speculation should need fewer target calls than tokens on this pair"
+        assert result.target_calls < 1 + 32, "speculation should need fewer target calls than tokens on this pair"
 
     def test_lookahead_zero_is_plain_decoding(self):
         draft, target = tiny_pair(0)

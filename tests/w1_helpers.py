@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import mlx.core as mx
 from mlx_lm.generate import generate_step
 
@@ -28,3 +30,11 @@ def bundled_pair():
 
 
 _BUNDLED = None
+
+
+@lru_cache(maxsize=None)
+def bundled_greedy(text: str, n: int) -> tuple[list[int], list[int]]:
+    """(prompt ids, mlx-lm's target-only greedy continuation) on the bundled target, computed once."""
+    _, target, tokenizer = bundled_pair()
+    prompt = tokenizer.encode(text)
+    return prompt, mlx_lm_greedy(target, prompt, n)
