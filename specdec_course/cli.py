@@ -51,7 +51,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         title, marker = f"{ch.label}: {ch.title}", ch.marker
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     console.rule(f"[bold]{title}[/bold] - testing the {impl!r} implementation")
-    run = run_pytest(["tests", "-m", marker, *extra], impl)
+    run = run_pytest(["tests", "--ignore=tests/course", "-m", marker, *extra], impl)
     if not run.records:
         return run.returncode
     table = Table(title=f"{title} ({impl})")
