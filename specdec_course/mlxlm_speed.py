@@ -272,7 +272,8 @@ def card_section(report: SpeedReport) -> str:
         "",
         f"mlx-lm `speculative_generate_step` vs `generate_step`, greedy, {report.max_tokens} "
         f"new tokens on {report.n_prompts} held-out prompts, {report.machine}, "
-        f"BLAS: {report.blas}. Reproduce with `uv run python -m specdec_course.mlxlm_speed`.",
+        f"BLAS: {report.blas}. Reproduce with `{_env_prefix(report.blas)}uv run python -m "
+        "specdec_course.mlxlm_speed`.",
         "",
         f"- draft {report.draft_ms:.2f} ms/token, target {report.target_ms:.2f} ms/token, "
         f"c = {report.c:.3f}",
@@ -290,6 +291,12 @@ def card_section(report: SpeedReport) -> str:
 def _blas_label(blas: str) -> str:
     """Short BLAS name for headings: "OpenBLAS", "reference BLAS", ..."""
     return blas.split(" (")[0]
+
+
+def _env_prefix(blas: str) -> str:
+    """The environment needed to repeat a measurement taken without OpenBLAS."""
+    return "" if blas.startswith("OpenBLAS") or not sys.platform.startswith("linux") \
+        else "SPECDEC_NO_OPENBLAS=1 "
 
 
 def update_cards(report: SpeedReport, models_dir: Path = MODELS_DIR) -> None:

@@ -88,8 +88,8 @@ FULL = {
     "vocab": 2048,
     "target": ModelSpec(layers=6, hidden=384, heads=6, ffn=1024),
     "draft": ModelSpec(layers=1, hidden=128, heads=2, ffn=384),
-    "target_train": TrainSpec(steps=900, batch=8, seq_len=256, lr=2e-3, warmup=50),
-    "draft_train": TrainSpec(steps=200, batch=16, seq_len=256, lr=3e-3, warmup=20),
+    "target_train": TrainSpec(steps=600, batch=8, seq_len=256, lr=1.5e-3, warmup=40),
+    "draft_train": TrainSpec(steps=300, batch=16, seq_len=256, lr=3e-3, warmup=20),
     "gen_sequences": 256,
     "gen_tokens": 192,
     "tokenizer_files": 10_000,
@@ -448,7 +448,10 @@ def model_card(
         f"The **{role}** model of the `specdec` course's bundled pair "
         f"(`{TARGET_NAME}` + `{DRAFT_NAME}`). A tiny mlx-lm `llama` trained from scratch "
         "on Python source so that speculative decoding can be measured on a laptop CPU.",
-        "It writes Python-looking code; it is not useful for anything else.",
+        "It is heavily under-trained (about 1.2M training tokens on a 2-core CPU): its output "
+        "looks like Python line by line, but greedy decoding soon falls into loops (repeated "
+        "docstring quotes, `self.get_name`...). Good for measuring speculative decoding; not "
+        "useful for anything else.",
         "",
         "## Model",
         "",
