@@ -43,7 +43,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from specdec_course.blas import blas_name
-from specdec_course.mlxlm_speed import PROMPTS_PATH, drafted_and_accepted, load_prompts
+from specdec_course.mlxlm_speed import PROMPTS_PATH, load_prompts, mlx_lm_rounds
 
 DEFAULT_KS = (0, 1, 2, 3, 4, 6, 8)
 DEFAULT_OUT = Path("bench-results")
@@ -481,31 +481,6 @@ def _mlx_sampler(temperature: float) -> Any:
     return make_sampler(temp=temperature)
 
 
-def mlx_lm_rounds(flags: Sequence[bool], k: int, max_tokens: int) -> tuple[list[int], list[int]]:
-    """Replay mlx-lm's rounds from its ``from_draft`` flags: (accepted, drafted) per round.
-
-    A round drafts ``min(k, tokens still to produce)`` tokens, yields the
-    accepted ones (flag True) and then one target token (flag False) unless
-    the budget ran out first. Totals agree with
-    :func:`specdec_course.mlxlm_speed.drafted_and_accepted`.
-    """
-    accepted, drafted = [], []
-    produced = i = 0
-    while i < len(flags):
-        d = min(k, max_tokens - produced)
-        n = 0
-        while i < len(flags) and flags[i]:
-            n += 1
-            i += 1
-        produced += n
-        if i < len(flags):
-            produced += 1
-            i += 1
-        accepted.append(n)
-        drafted.append(d)
-    return accepted, drafted
-
-
 @dataclass
 class _MlxResult:
     # GenerationResult-shaped record of an mlx-lm generation (for Runs.add).
@@ -541,7 +516,6 @@ def mlx_lm_configs(draft: Any, target: Any, k: int, temperature: float) -> list[
             toks.append(int(t))
             flags.append(bool(from_draft))
         accepted, drafted = mlx_lm_rounds(flags, k, max_tokens)
-        assert (sum(drafted), sum(accepted)) == drafted_and_accepted(flags, k, max_tokens)
         prefill = 1 if len(prompt) > 1 else 0
         return _MlxResult(toks, target_calls=prefill + len(accepted), draft_calls=prefill + sum(drafted),
                           accepted_per_round=accepted, drafted_per_round=drafted)

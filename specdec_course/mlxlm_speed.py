@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -96,25 +96,42 @@ def _speculative(
     return toks, flags
 
 
-def drafted_and_accepted(flags: list[bool], k: int, max_tokens: int) -> tuple[int, int]:
-    """Replay mlx-lm's rounds from its ``from_draft`` flags: (tokens drafted, accepted).
+def mlx_lm_rounds(flags: Sequence[bool], k: int, max_tokens: int) -> tuple[list[int], list[int]]:
+    """Replay mlx-lm's rounds from its ``from_draft`` flags: (accepted, drafted) per round.
 
-    Each round drafts ``min(k, tokens still to produce)`` tokens, yields the
-    accepted ones (flag True) and then one target token (flag False), unless
-    the token budget ran out first.
+    A round drafts ``min(k, tokens still to produce)`` tokens, yields the
+    accepted ones (flag True) and then one target token (flag False) unless
+    the budget ran out first.
     """
-    drafted = accepted = produced = 0
-    i = 0
+    accepted, drafted = [], []
+    produced = i = 0
     while i < len(flags):
-        drafted += min(k, max_tokens - produced)
+        d = min(k, max_tokens - produced)
+        n = 0
         while i < len(flags) and flags[i]:
-            accepted += 1
+            n += 1
+            i += 1
+        produced += n
+        if i < len(flags):
             produced += 1
             i += 1
-        if i < len(flags):  # the target's own token closes the round
-            produced += 1
-            i += 1
-    return drafted, accepted
+        accepted.append(n)
+        drafted.append(d)
+    return accepted, drafted
+
+
+def alpha_mle(accepted: Sequence[int], drafted: Sequence[int]) -> float:
+    """Per-token greedy acceptance rate from round counts (maximum likelihood).
+
+    Only tokens the verifier actually examined carry information: every
+    accepted token, plus the one rejected token of each round that stopped
+    early. ``accepted / drafted`` would also count the never-examined tokens
+    after a rejection as failures and fall as K grows, although the draft's
+    quality does not change.
+    """
+    acc = sum(accepted)
+    rejections = sum(a < d for a, d in zip(accepted, drafted))
+    return acc / (acc + rejections) if acc + rejections else float("nan")
 
 
 def _forward_ms(model: nn.Module, prompt: mx.array, n: int, repeats: int = 15) -> float:
@@ -199,23 +216,24 @@ def measure(
         baseline_tokens_per_s=n_tok / t_target,
     )
     for k in ks:
-        drafted = accepted = mismatches = produced = 0
+        accepted_rounds: list[int] = []
+        drafted_rounds: list[int] = []
+        mismatches = produced = 0
         secs = float("inf")
         for _ in range(repeats):
             t0 = time.perf_counter()
             runs = [_speculative(draft, target, p, max_tokens, k) for p in prompts]
             secs = min(secs, time.perf_counter() - t0)
-        rounds = 0
         for (toks, flags), ref in zip(runs, reference):
-            d, a = drafted_and_accepted(flags, k, max_tokens)
-            drafted, accepted = drafted + d, accepted + a
-            rounds += flags.count(False)
+            a, d = mlx_lm_rounds(flags, k, max_tokens)
+            accepted_rounds += a
+            drafted_rounds += d
             produced += len(toks)
             mismatches += sum(x != y for x, y in zip(toks, ref)) + abs(len(toks) - len(ref))
-        alpha = accepted / drafted if drafted else 0.0
+        alpha = alpha_mle(accepted_rounds, drafted_rounds)
         verify = _forward_ms(target, prompts[0], k + 1) / one
         tps = produced / secs
-        per_round = accepted / max(rounds, 1)
+        per_round = sum(accepted_rounds) / max(len(accepted_rounds), 1)
         res = KResult(
             k=k, seconds=secs, tokens=produced, tokens_per_s=tps,
             speedup=tps / report.baseline_tokens_per_s, alpha=alpha,
@@ -255,10 +273,11 @@ def render(report: SpeedReport) -> None:
         )
     console.print(table)
     console.print(
+        "alpha = per-token acceptance rate (accepted / draft tokens the verifier examined); "
         "verify = cost of one target call on K+1 tokens / on 1 token; model = speedup the "
         "cost model predicts from measured accepted/round, c and verify; iid = the textbook "
-        "formula assuming independent acceptances with rate alpha (acceptance is bursty, so "
-        "it underestimates); diff = tokens differing from plain greedy decoding."
+        "formula (1 - alpha^(K+1)) / (1 - alpha) / (K*c + verify), which assumes independent "
+        "acceptances; diff = tokens differing from plain greedy decoding."
     )
     if any(r.mismatches for r in report.results):
         console.print("[yellow]some outputs differ from plain greedy decoding "

@@ -13,7 +13,7 @@ from rich.console import Console
 from specdec_course import bench as B
 from specdec_course import impl
 from specdec_course.cli import build_parser
-from specdec_course.mlxlm_speed import drafted_and_accepted
+from specdec_course.mlxlm_speed import alpha_mle, mlx_lm_rounds
 from specdec_course.tasks import stub_message
 from specdec_course.testmodels import tiny_pair
 
@@ -145,8 +145,17 @@ def test_rotation_gives_every_configuration_every_slot():
     ([False, False], 4, 2, [0, 0], [2, 1]),
 ])
 def test_mlx_lm_rounds(flags, k, max_tokens, accepted, drafted):
-    assert B.mlx_lm_rounds(flags, k, max_tokens) == (accepted, drafted)
-    assert (sum(drafted), sum(accepted)) == drafted_and_accepted(flags, k, max_tokens)
+    assert mlx_lm_rounds(flags, k, max_tokens) == (accepted, drafted), (
+        "replaying mlx-lm's from_draft flags gave the wrong (accepted, drafted) per round")
+
+
+def test_alpha_mle_counts_only_examined_tokens():
+    # Rounds: 2 of 4 accepted (1 rejection), 4 of 4 (no rejection), 0 of 4 (1 rejection):
+    # 6 accepted out of 8 examined, not 6 of 12 drafted.
+    assert alpha_mle([2, 4, 0], [4, 4, 4]) == pytest.approx(6 / 8), (
+        "alpha must ignore the draft tokens after a rejection, which the verifier never examined")
+    assert alpha_mle([3], [3]) == 1.0
+    assert math.isnan(alpha_mle([], []))
 
 
 def test_cli_options():
