@@ -43,6 +43,8 @@ class KResult:
     tokens: int
     tokens_per_s: float
     speedup: float
+    speedup_low: float
+    speedup_high: float
     alpha: float
     mean_accepted: float
     verify_ratio: float
@@ -59,11 +61,13 @@ class SpeedReport:
     machine: str
     n_prompts: int
     max_tokens: int
+    repeats: int
     draft_ms: float
     target_ms: float
     c: float
     baseline_tokens_per_s: float
     results: list[KResult] = field(default_factory=list)
+    command: str = "uv run python -m specdec_course.mlxlm_speed"
 
     @property
     def best(self) -> KResult:
@@ -171,14 +175,18 @@ def measure(
     n_prompts: int = 8,
     max_tokens: int = 128,
     ks: range = range(1, 9),
-    repeats: int = 2,
+    repeats: int = 3,
     prompts_path: Path = PROMPTS_PATH,
     log: Callable[[str], None] = print,
 ) -> SpeedReport:
     """Run the baseline and the K sweep and return the figures (no printing of tables).
 
-    Each configuration runs ``repeats`` times over all prompts and the fastest
-    repeat counts: on a shared machine the minimum is the least disturbed.
+    A shared machine's speed drifts by tens of percent within minutes, so
+    configurations are interleaved: each repeat times the target alone, the
+    draft alone and every K once over all prompts, in an order rotated from
+    repeat to repeat. A K's speedup is the median over repeats of
+    (baseline time / speculative time) *within* a repeat, so both sides of
+    each ratio saw the same machine; the spread of those ratios is reported.
     """
     draft, target, tokenizer = load_pair(draft_path, target_path)
     prompts = [mx.array(tokenizer.encode(p), mx.uint32) for p in load_prompts(prompts_path)[:n_prompts]]
@@ -189,19 +197,27 @@ def measure(
     _baseline(target, prompts[0], 16)
     _baseline(draft, prompts[0], 16)
 
-    def timed_baseline(model: nn.Module) -> tuple[float, list[list[int]]]:
-        best = float("inf")
-        for _ in range(repeats):
+    configs: list[str | int] = ["target", "draft", *ks]
+    secs: dict[str | int, list[float]] = {name: [] for name in configs}
+    outputs: dict[str | int, list] = {}
+    for rep in range(repeats):
+        shift = rep % len(configs)
+        for name in configs[shift:] + configs[:shift]:
             t0 = time.perf_counter()
-            outs = [_baseline(model, p, max_tokens) for p in prompts]
-            best = min(best, time.perf_counter() - t0)
-        return best, outs
+            if name in ("target", "draft"):
+                model = target if name == "target" else draft
+                outputs[name] = [_baseline(model, p, max_tokens) for p in prompts]
+            else:
+                outputs[name] = [_speculative(draft, target, p, max_tokens, int(name)) for p in prompts]
+            secs[name].append(time.perf_counter() - t0)
+        log(f"repeat {rep + 1}/{repeats}: baseline {secs['target'][-1]:.2f} s, "
+            + ", ".join(f"K={k} {secs[k][-1]:.2f} s" for k in ks))
 
-    t_target, reference = timed_baseline(target)
-    t_draft, _ = timed_baseline(draft)
+    reference = outputs["target"]
     n_tok = sum(len(o) for o in reference)
-    target_ms, draft_ms = t_target / n_tok * 1e3, t_draft / n_tok * 1e3
-    c = draft_ms / target_ms
+    target_ms = statistics.median(secs["target"]) / n_tok * 1e3
+    draft_ms = statistics.median(secs["draft"]) / sum(len(o) for o in outputs["draft"]) * 1e3
+    c = statistics.median(d / t for d, t in zip(secs["draft"], secs["target"]))
     one = _forward_ms(target, prompts[0], 1)
     log(f"target {target_ms:.2f} ms/token, draft {draft_ms:.2f} ms/token, c = {c:.3f}")
 
@@ -210,40 +226,38 @@ def measure(
         machine=f"{platform.machine()} {platform.system()}",
         n_prompts=len(prompts),
         max_tokens=max_tokens,
+        repeats=repeats,
         draft_ms=draft_ms,
         target_ms=target_ms,
         c=c,
-        baseline_tokens_per_s=n_tok / t_target,
+        baseline_tokens_per_s=n_tok / statistics.median(secs["target"]),
     )
     for k in ks:
         accepted_rounds: list[int] = []
         drafted_rounds: list[int] = []
         mismatches = produced = 0
-        secs = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            runs = [_speculative(draft, target, p, max_tokens, k) for p in prompts]
-            secs = min(secs, time.perf_counter() - t0)
-        for (toks, flags), ref in zip(runs, reference):
+        for (toks, flags), ref in zip(outputs[k], reference):
             a, d = mlx_lm_rounds(flags, k, max_tokens)
             accepted_rounds += a
             drafted_rounds += d
             produced += len(toks)
             mismatches += sum(x != y for x, y in zip(toks, ref)) + abs(len(toks) - len(ref))
+        ratios = [b / t for b, t in zip(secs["target"], secs[k])]
         alpha = alpha_mle(accepted_rounds, drafted_rounds)
         verify = _forward_ms(target, prompts[0], k + 1) / one
-        tps = produced / secs
         per_round = sum(accepted_rounds) / max(len(accepted_rounds), 1)
         res = KResult(
-            k=k, seconds=secs, tokens=produced, tokens_per_s=tps,
-            speedup=tps / report.baseline_tokens_per_s, alpha=alpha,
-            mean_accepted=per_round, verify_ratio=verify,
+            k=k, seconds=statistics.median(secs[k]), tokens=produced,
+            tokens_per_s=produced / statistics.median(secs[k]),
+            speedup=statistics.median(ratios), speedup_low=min(ratios), speedup_high=max(ratios),
+            alpha=alpha, mean_accepted=per_round, verify_ratio=verify,
             predicted_iid=predicted_speedup(iid_tokens_per_round(alpha, k), k, c, verify),
             predicted_measured=predicted_speedup(per_round + 1, k, c, verify),
             mismatches=mismatches,
         )
         report.results.append(res)
-        log(f"K={k}: {tps:.1f} tok/s, speedup {res.speedup:.2f}x, alpha {alpha:.3f}")
+        log(f"K={k}: {res.tokens_per_s:.1f} tok/s, speedup {res.speedup:.2f}x "
+            f"({res.speedup_low:.2f}-{res.speedup_high:.2f}), alpha {alpha:.3f}")
     return report
 
 
@@ -252,7 +266,8 @@ def render(report: SpeedReport) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # Off a terminal rich assumes 80 columns, which would truncate the table in logs.
+    console = Console(width=None if sys.stdout.isatty() else 120)
     console.print(f"[bold]BLAS:[/bold] {report.blas}   [bold]machine:[/bold] {report.machine}")
     console.print(
         f"greedy, {report.max_tokens} new tokens x {report.n_prompts} held-out prompts; "
@@ -260,7 +275,7 @@ def render(report: SpeedReport) -> None:
         f"c = {report.c:.3f}; baseline {report.baseline_tokens_per_s:.1f} tok/s"
     )
     table = Table(title="mlx-lm speculative_generate_step vs generate_step")
-    for col in ("K", "alpha", "acc/round", "verify", "tok/s", "speedup",
+    for col in ("K", "alpha", "acc/round", "verify", "tok/s", "speedup", "range",
                 "model", "iid", "diff"):
         table.add_column(col, justify="right")
     best = report.best.k
@@ -268,7 +283,8 @@ def render(report: SpeedReport) -> None:
         style = "bold green" if r.k == best else None
         table.add_row(
             str(r.k), f"{r.alpha:.3f}", f"{r.mean_accepted:.2f}", f"{r.verify_ratio:.2f}x",
-            f"{r.tokens_per_s:.1f}", f"{r.speedup:.2f}x", f"{r.predicted_measured:.2f}x",
+            f"{r.tokens_per_s:.1f}", f"{r.speedup:.2f}x", f"{r.speedup_low:.2f}-{r.speedup_high:.2f}",
+            f"{r.predicted_measured:.2f}x",
             f"{r.predicted_iid:.2f}x", str(r.mismatches), style=style,
         )
     console.print(table)
@@ -291,19 +307,28 @@ def card_section(report: SpeedReport) -> str:
         "",
         f"mlx-lm `speculative_generate_step` vs `generate_step`, greedy, {report.max_tokens} "
         f"new tokens on {report.n_prompts} held-out prompts, {report.machine}, "
-        f"BLAS: {report.blas}. Reproduce with `{_env_prefix(report.blas)}uv run python -m "
-        "specdec_course.mlxlm_speed`.",
+        f"BLAS: {report.blas}. Reproduce with `{_env_prefix(report.blas)}{report.command}`.",
         "",
         f"- draft {report.draft_ms:.2f} ms/token, target {report.target_ms:.2f} ms/token, "
         f"c = {report.c:.3f}",
         f"- baseline {report.baseline_tokens_per_s:.1f} tokens/s",
         "",
-        "| K | alpha | accepted/round | verify(K+1)/1 | tokens/s | speedup |",
-        "|--:|--:|--:|--:|--:|--:|",
+        "| K | alpha | accepted/round | verify(K+1)/1 | tokens/s | speedup (median) | range |",
+        "|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in report.results:
         lines.append(f"| {r.k} | {r.alpha:.3f} | {r.mean_accepted:.2f} | {r.verify_ratio:.2f}x | "
-                     f"{r.tokens_per_s:.1f} | {r.speedup:.2f}x |")
+                     f"{r.tokens_per_s:.1f} | {r.speedup:.2f}x | {r.speedup_low:.2f}-{r.speedup_high:.2f}x |")
+    lines += [
+        "",
+        f"Every configuration ran {report.repeats} time{'s' if report.repeats != 1 else ''}, "
+        "interleaved in rotated order; speedup is the "
+        "median of the per-repeat ratios (baseline time / speculative time), range their min-max. "
+        "alpha = accepted / draft tokens the verifier examined (tokens after a rejection are not "
+        "examined). Outputs were identical to plain greedy decoding"
+        + ("." if not any(r.mismatches for r in report.results) else
+           f" except {sum(r.mismatches for r in report.results)} tokens (float near-ties).")
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -333,6 +358,19 @@ def update_cards(report: SpeedReport, models_dir: Path = MODELS_DIR) -> None:
         card.write_text(text)
 
 
+def _reproducible_args(args: list[str]) -> list[str]:
+    """``args`` minus the options that only choose where results are written."""
+    kept, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a == "--json":
+            skip = True
+        elif a != "--update-cards" and not a.startswith("--json="):
+            kept.append(a)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns 0 if the best speedup reaches ``--bar``."""
     p = argparse.ArgumentParser(prog="specdec mlxlm-speed", description=__doc__.splitlines()[0])
@@ -343,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="JSON list of prompt strings (default: the bundled held-out prompts)")
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--max-k", type=int, default=8)
-    p.add_argument("--repeats", type=int, default=2, help="runs per configuration (min counts)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="interleaved runs of every configuration (the median ratio counts)")
     p.add_argument("--bar", type=float, default=1.5, help="speedup the best K must reach")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     p.add_argument("--update-cards", action="store_true",
@@ -356,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
                      max_tokens=args.max_tokens, ks=range(1, args.max_k + 1),
                      repeats=args.repeats, prompts_path=args.prompts_file,
                      log=lambda m: print(m, file=sys.stderr, flush=True))
+    report.command = "uv run python -m specdec_course.mlxlm_speed" + "".join(
+        f" {a}" for a in _reproducible_args(argv if argv is not None else sys.argv[1:]))
     render(report)
     if args.json:
         data = asdict(report)

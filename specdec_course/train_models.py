@@ -86,10 +86,10 @@ class TrainSpec:
 
 FULL = {
     "vocab": 2048,
-    "target": ModelSpec(layers=6, hidden=384, heads=6, ffn=1024),
-    "draft": ModelSpec(layers=1, hidden=128, heads=2, ffn=384),
-    "target_train": TrainSpec(steps=600, batch=8, seq_len=256, lr=1.5e-3, warmup=40),
-    "draft_train": TrainSpec(steps=300, batch=16, seq_len=256, lr=3e-3, warmup=20),
+    "target": ModelSpec(layers=12, hidden=384, heads=6, ffn=1024),
+    "draft": ModelSpec(layers=1, hidden=256, heads=4, ffn=768),
+    "target_train": TrainSpec(steps=500, batch=8, seq_len=256, lr=1.5e-3, warmup=40),
+    "draft_train": TrainSpec(steps=250, batch=16, seq_len=256, lr=3e-3, warmup=20),
     "gen_sequences": 256,
     "gen_tokens": 192,
     "tokenizer_files": 10_000,
@@ -448,7 +448,9 @@ def model_card(
         f"The **{role}** model of the `specdec` course's bundled pair "
         f"(`{TARGET_NAME}` + `{DRAFT_NAME}`). A tiny mlx-lm `llama` trained from scratch "
         "on Python source so that speculative decoding can be measured on a laptop CPU.",
-        "It is heavily under-trained (about 1.2M training tokens on a 2-core CPU): its output "
+        f"It is heavily under-trained (the target saw about "
+        f"{r['target_steps'] * r['target_batch'] * r['seq_len'] / 1e6:.1f}M training tokens on a "
+        "2-core CPU): its output "
         "looks like Python line by line, but greedy decoding soon falls into loops (repeated "
         "docstring quotes, `self.get_name`...). Good for measuring speculative decoding; not "
         "useful for anything else.",
@@ -563,6 +565,19 @@ def _fit_budget(cfg: dict[str, Any], minutes: float, t_target_step: float, t_dra
              f"draft {cfg['draft_train'].steps}")
 
 
+def _without_destinations(args: list[str]) -> list[str]:
+    """``args`` minus ``--out X`` / ``--prompts-out X`` (either spelling, ``--out=X`` too)."""
+    kept, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in ("--out", "--prompts-out"):
+            skip = True
+        elif not a.startswith(("--out=", "--prompts-out=")):
+            kept.append(a)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train tokenizer, target and draft; write ``models/`` and the held-out prompts."""
     args = build_parser().parse_args(argv)
@@ -671,8 +686,10 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"draft held-out loss {d_held:.3f}, greedy agreement {agreement:.3f} "
          f"({t_draft_min:.1f} min)")
 
+    # --out / --prompts-out only choose where results go, so the card states the
+    # command that reproduces them in place.
     cmd = "uv run python -m specdec_course.train_models" + "".join(
-        f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+        f" {a}" for a in _without_destinations(argv if argv is not None else sys.argv[1:]))
     report: dict[str, Any] = {
         "python": platform.python_version(),
         "vocab": vocab,

@@ -97,3 +97,24 @@ def test_load_pair_refuses_mismatched_tokenizers(swapped_draft):
 def test_load_pair_unloadable_path_is_one_clear_error(tmp_path):
     with pytest.raises(ValueError, match="could not load model"):
         models.load_pair(draft=str(tmp_path / "nope"), target=str(tmp_path / "nope"))
+
+
+def test_model_cards_match_the_training_report():
+    """The committed cards state the figures in models/training_report.json."""
+    report = json.loads((models.MODELS_DIR / "training_report.json").read_text())
+    for name, role in ((models.TARGET_NAME, "target"), (models.DRAFT_NAME, "draft")):
+        card = (models.MODELS_DIR / name / "README.md").read_text()
+        assert f"{report[role + '_params']:,}" in card, f"{name}'s card does not state its parameter count"
+        assert f"{report[role]['heldout']:.3f}" in card, f"{name}'s card does not state its held-out loss"
+        assert f"{report['total_minutes']:.1f} min" in card, f"{name}'s card does not state the training time"
+        assert report["command"] in card, f"{name}'s card does not give the training command"
+    assert report["total_minutes"] <= 60, "training must fit the 60-minute budget of issue 3"
+    weights_mb = sum((models.MODELS_DIR / n / "model.safetensors").stat().st_size
+                     for n in (models.TARGET_NAME, models.DRAFT_NAME)) / 1e6
+    assert weights_mb <= 60, f"bundled weights take {weights_mb:.1f} MB; the budget is 60 MB"
+
+
+def test_training_command_omits_output_locations():
+    from specdec_course.train_models import _without_destinations
+
+    assert _without_destinations(["--out", "/tmp/x", "--seed", "1", "--prompts-out=/tmp/p.json"]) == ["--seed", "1"]
