@@ -19,7 +19,7 @@ from rich.text import Text
 from specdec_course.blas import blas_name
 from specdec_course.impl import requested_impl
 
-DEFAULT_PROMPT = "class Stack:\n    def push(self, item):\n        "
+DEFAULT_PROMPT = "class Stack:\n    def __init__(self):\n        "
 
 
 class TaskNotWritten(Exception):
