@@ -33,14 +33,16 @@ class TestGreedyIsLossless:
             "accepted length, or the wrong row of the target logits used for a draft position"
         )
 
-    @pytest.mark.parametrize("text,k", [(BUNDLED_PROMPTS[0], 1), (BUNDLED_PROMPTS[0], 6), (BUNDLED_PROMPTS[1], 3)])
+    # Two cases keep the day under 15 s with the 12-layer bundled target; the tiny
+    # models above cover the K grid.
+    @pytest.mark.parametrize("text,k", [(BUNDLED_PROMPTS[0], 1), (BUNDLED_PROMPTS[1], 6)])
     def test_bundled_pair(self, text, k):
         draft, target, _ = bundled_pair()
-        prompt, want = bundled_greedy(text, 32)
-        result = SpeculativeDecoder(draft, target, k).generate(mx.array(prompt), 32)
+        prompt, want = bundled_greedy(text, 24)
+        result = SpeculativeDecoder(draft, target, k).generate(mx.array(prompt), 24)
         i = first_difference(result.tokens, want)
         assert result.tokens == want, f"K={k} on the bundled pair: output differs from target greedy at token {i}"
-        assert result.target_calls < 1 + 32, "speculation should need fewer target calls than tokens on this pair"
+        assert result.target_calls < 1 + 24, "speculation should need fewer target calls than tokens on this pair"
 
     def test_lookahead_zero_is_plain_decoding(self):
         draft, target = tiny_pair(0)
