@@ -1005,6 +1005,13 @@ def _plot_files(report: BenchReport, out: Path) -> list[Path]:
     ks = [r.k for r in sweep]
     paths = []
 
+    def save(fig: Any, ax: Any, name: str) -> None:
+        ax.legend()
+        fig.tight_layout()
+        paths.append(out / name)
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(ks, [r.speedup for r in sweep], "o-", label="measured")
     ax.plot(ks, [math.nan if r.predicted_speedup is None else r.predicted_speedup for r in sweep], "s--",
@@ -1016,11 +1023,7 @@ def _plot_files(report: BenchReport, out: Path) -> list[Path]:
             ax.axhline(r.speedup, color="grey", linestyle=":", label="adaptive")
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set(xlabel="lookahead K", ylabel="speedup over target-only", title="Speedup vs K", xticks=ks)
-    ax.legend()
-    fig.tight_layout()
-    paths.append(out / "speedup_vs_k.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    save(fig, ax, "speedup_vs_k.png")
 
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(ks, [r.target_calls for r in sweep], "o-", label="target calls")
@@ -1030,11 +1033,7 @@ def _plot_files(report: BenchReport, out: Path) -> list[Path]:
         ax.axhline(base.target_calls, color="grey", linestyle=":", label="target-only calls")
     ax.set(xlabel="lookahead K", ylabel=f"calls per generation of {report.settings.max_tokens} tokens",
            title="Forward passes vs K", xticks=ks)
-    ax.legend()
-    fig.tight_layout()
-    paths.append(out / "target_calls_vs_k.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    save(fig, ax, "target_calls_vs_k.png")
 
     fig, ax = plt.subplots(figsize=(5, 5))
     points = [r for r in report.rows if r.k is not None and r.predicted_speedup is not None
@@ -1049,11 +1048,7 @@ def _plot_files(report: BenchReport, out: Path) -> list[Path]:
     ax.plot([lo, hi], [lo, hi], "k--", linewidth=0.8, label="measured = predicted")
     ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="predicted speedup", ylabel="measured speedup",
            title="Measured vs predicted")
-    ax.legend()
-    fig.tight_layout()
-    paths.append(out / "measured_vs_predicted.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    save(fig, ax, "measured_vs_predicted.png")
     return paths
 
 

@@ -28,6 +28,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from specdec_course.blas import blas_name, ensure_fast_blas
+from specdec_course.cmdline import without_options
 from specdec_course.models import MODELS_DIR, load_pair
 
 PROMPTS_PATH = Path(__file__).resolve().parent / "data" / "heldout_prompts.json"
@@ -188,6 +189,8 @@ def measure(
     (baseline time / speculative time) *within* a repeat, so both sides of
     each ratio saw the same machine; the spread of those ratios is reported.
     """
+    from specdec_course.bench import rotated  # bench imports this module at load time
+
     draft, target, tokenizer = load_pair(draft_path, target_path)
     prompts = [mx.array(tokenizer.encode(p), mx.uint32) for p in load_prompts(prompts_path)[:n_prompts]]
 
@@ -201,8 +204,7 @@ def measure(
     secs: dict[str | int, list[float]] = {name: [] for name in configs}
     outputs: dict[str | int, list] = {}
     for rep in range(repeats):
-        shift = rep % len(configs)
-        for name in configs[shift:] + configs[:shift]:
+        for name in rotated(configs, rep):
             t0 = time.perf_counter()
             if name in ("target", "draft"):
                 model = target if name == "target" else draft
@@ -215,7 +217,8 @@ def measure(
 
     reference = outputs["target"]
     n_tok = sum(len(o) for o in reference)
-    target_ms = statistics.median(secs["target"]) / n_tok * 1e3
+    t_target = statistics.median(secs["target"])
+    target_ms = t_target / n_tok * 1e3
     draft_ms = statistics.median(secs["draft"]) / sum(len(o) for o in outputs["draft"]) * 1e3
     c = statistics.median(d / t for d, t in zip(secs["draft"], secs["target"]))
     one = _forward_ms(target, prompts[0], 1)
@@ -230,7 +233,7 @@ def measure(
         draft_ms=draft_ms,
         target_ms=target_ms,
         c=c,
-        baseline_tokens_per_s=n_tok / statistics.median(secs["target"]),
+        baseline_tokens_per_s=n_tok / t_target,
     )
     for k in ks:
         accepted_rounds: list[int] = []
@@ -246,9 +249,9 @@ def measure(
         alpha = alpha_mle(accepted_rounds, drafted_rounds)
         verify = _forward_ms(target, prompts[0], k + 1) / one
         per_round = sum(accepted_rounds) / max(len(accepted_rounds), 1)
+        t_k = statistics.median(secs[k])
         res = KResult(
-            k=k, seconds=statistics.median(secs[k]), tokens=produced,
-            tokens_per_s=produced / statistics.median(secs[k]),
+            k=k, seconds=t_k, tokens=produced, tokens_per_s=produced / t_k,
             speedup=statistics.median(ratios), speedup_low=min(ratios), speedup_high=max(ratios),
             alpha=alpha, mean_accepted=per_round, verify_ratio=verify,
             predicted_iid=predicted_speedup(iid_tokens_per_round(alpha, k), k, c, verify),
@@ -358,19 +361,6 @@ def update_cards(report: SpeedReport, models_dir: Path = MODELS_DIR) -> None:
         card.write_text(text)
 
 
-def _reproducible_args(args: list[str]) -> list[str]:
-    """``args`` minus the options that only choose where results are written."""
-    kept, skip = [], False
-    for a in args:
-        if skip:
-            skip = False
-        elif a == "--json":
-            skip = True
-        elif a != "--update-cards" and not a.startswith("--json="):
-            kept.append(a)
-    return kept
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns 0 if the best speedup reaches ``--bar``."""
     p = argparse.ArgumentParser(prog="specdec mlxlm-speed", description=__doc__.splitlines()[0])
@@ -396,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                      repeats=args.repeats, prompts_path=args.prompts_file,
                      log=lambda m: print(m, file=sys.stderr, flush=True))
     report.command = "uv run python -m specdec_course.mlxlm_speed" + "".join(
-        f" {a}" for a in _reproducible_args(argv if argv is not None else sys.argv[1:]))
+        f" {a}" for a in without_options(argv if argv is not None else sys.argv[1:],
+                                         valued=["--json"], flags=["--update-cards"]))
     render(report)
     if args.json:
         data = asdict(report)

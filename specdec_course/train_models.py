@@ -46,6 +46,8 @@ from mlx.utils import tree_flatten
 
 from mlx_lm.models.llama import Model, ModelArgs
 
+from specdec_course.cmdline import without_options
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PROMPTS_PATH = Path(__file__).resolve().parent / "data" / "heldout_prompts.json"
 EOS_TOKEN = "<|endoftext|>"
@@ -565,19 +567,6 @@ def _fit_budget(cfg: dict[str, Any], minutes: float, t_target_step: float, t_dra
              f"draft {cfg['draft_train'].steps}")
 
 
-def _without_destinations(args: list[str]) -> list[str]:
-    """``args`` minus ``--out X`` / ``--prompts-out X`` (either spelling, ``--out=X`` too)."""
-    kept, skip = [], False
-    for a in args:
-        if skip:
-            skip = False
-        elif a in ("--out", "--prompts-out"):
-            skip = True
-        elif not a.startswith(("--out=", "--prompts-out=")):
-            kept.append(a)
-    return kept
-
-
 def main(argv: list[str] | None = None) -> int:
     """Train tokenizer, target and draft; write ``models/`` and the held-out prompts."""
     args = build_parser().parse_args(argv)
@@ -689,7 +678,8 @@ def main(argv: list[str] | None = None) -> int:
     # --out / --prompts-out only choose where results go, so the card states the
     # command that reproduces them in place.
     cmd = "uv run python -m specdec_course.train_models" + "".join(
-        f" {a}" for a in _without_destinations(argv if argv is not None else sys.argv[1:]))
+        f" {a}" for a in without_options(argv if argv is not None else sys.argv[1:],
+                                         valued=["--out", "--prompts-out"]))
     report: dict[str, Any] = {
         "python": platform.python_version(),
         "vocab": vocab,

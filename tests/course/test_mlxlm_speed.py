@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from specdec_course import mlxlm_speed as S
+from specdec_course.cmdline import without_options
 
 
 def _report(mismatches: int = 0) -> S.SpeedReport:
@@ -29,4 +30,5 @@ def test_card_section_states_how_to_reproduce_and_the_spread():
 
 
 def test_reproducible_args_drop_output_options():
-    assert S._reproducible_args(["--repeats", "5", "--update-cards", "--json", "/tmp/x.json"]) == ["--repeats", "5"]
+    args = ["--repeats", "5", "--update-cards", "--json", "/tmp/x.json"]
+    assert without_options(args, valued=["--json"], flags=["--update-cards"]) == ["--repeats", "5"]

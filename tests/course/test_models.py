@@ -115,6 +115,7 @@ def test_model_cards_match_the_training_report():
 
 
 def test_training_command_omits_output_locations():
-    from specdec_course.train_models import _without_destinations
+    from specdec_course.cmdline import without_options
 
-    assert _without_destinations(["--out", "/tmp/x", "--seed", "1", "--prompts-out=/tmp/p.json"]) == ["--seed", "1"]
+    args = ["--out", "/tmp/x", "--seed", "1", "--prompts-out=/tmp/p.json"]
+    assert without_options(args, valued=["--out", "--prompts-out"]) == ["--seed", "1"]
