@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from specdec.sampling import logits_to_probs, sample_from_probs, sample_token
-from specdec_course.stats import assert_follows
+from specdec_course.testing.stats import assert_follows
 
 pytestmark = pytest.mark.w1d1
 

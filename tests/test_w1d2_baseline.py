@@ -6,8 +6,8 @@ import mlx.core as mx
 import pytest
 
 from specdec.baseline import autoregressive_generate
-from specdec_course.stats import assert_follows
-from specdec_course.testmodels import CountingModel, MarkovModel, ScriptedModel, exact_sequence_distribution, \
+from specdec_course.testing.stats import assert_follows
+from specdec_course.testing import CountingModel, MarkovModel, ScriptedModel, exact_sequence_distribution, \
     random_markov, tiny_llama
 from tests.w1_helpers import BUNDLED_PROMPTS, bundled_greedy, bundled_pair, mlx_lm_greedy
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from specdec.decoder import SpeculativeDecoder
-from specdec_course.testmodels import CountingModel, tiny_llama, tiny_pair, untrimmable
+from specdec_course.testing import CountingModel, tiny_llama, tiny_pair, untrimmable
 from tests.w1_helpers import mlx_lm_greedy
 
 pytestmark = pytest.mark.w1d3

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from specdec.verify import verify_speculation
-from specdec_course.stats import assert_follows, binomial_bound
+from specdec_course.testing.stats import assert_follows, binomial_bound
 
 pytestmark = pytest.mark.w1d4
 

@@ -14,7 +14,7 @@ from specdec.theory import (
     optimal_lookahead,
     speedup,
 )
-from specdec_course.stats import assert_follows, binomial_bound
+from specdec_course.testing.stats import assert_follows, binomial_bound
 
 pytestmark = [pytest.mark.w2d1, pytest.mark.timeout(20)]
 

@@ -8,7 +8,7 @@ import pytest
 
 from specdec.adaptive import AdaptiveSpeculator
 from specdec.simulator import simulate_generation
-from specdec_course.baselines import HeuristicSpeculator
+from specdec_course.testing.baselines import HeuristicSpeculator
 
 pytestmark = [pytest.mark.w2d3, pytest.mark.timeout(30)]
 
@@ -301,7 +301,7 @@ class TestDecoderIntegration:
         import mlx.core as mx
 
         from specdec.decoder import SpeculativeDecoder
-        from specdec_course.testmodels import tiny_pair
+        from specdec_course.testing import tiny_pair
         from tests.w1_helpers import mlx_lm_greedy
 
         draft, target = tiny_pair(0, noise=0.0)  # identical models: every draft token is accepted

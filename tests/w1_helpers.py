@@ -23,7 +23,7 @@ def bundled_pair():
     """The repository's bundled (draft, target, tokenizer), loaded once per test session."""
     global _BUNDLED
     if _BUNDLED is None:
-        from specdec_course.models import load_pair
+        from specdec_course.api.models import load_pair
 
         _BUNDLED = load_pair()
     return _BUNDLED

@@ -14,8 +14,8 @@ import mlx.nn as nn
 from mlx_lm.models.cache import make_prompt_cache
 
 from specdec.sampling import sample_token
-from specdec_course.results import GenerationResult
-from specdec_course.validation import check_count, check_temperature, eos_ids, token_list
+from specdec_course.api.results import GenerationResult
+from specdec_course.api.validation import check_count, check_temperature, eos_ids, token_list
 
 
 def autoregressive_generate(

@@ -21,8 +21,8 @@ from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
 
 from specdec.sampling import sample_token
 from specdec.verify import verify_speculation
-from specdec_course.results import GenerationResult
-from specdec_course.validation import (
+from specdec_course.api.results import GenerationResult
+from specdec_course.api.validation import (
     check_count,
     check_same_vocab,
     check_temperature,

@@ -1,5 +1,5 @@
 # Student stub: fill in the functions below. Generated from the reference by
-# `python -m specdec_course.stubs`; signatures and docstrings must stay as they are.
+# `python -m specdec_course.authoring.stubs`; signatures and docstrings must stay as they are.
 """Week 1 Day 2: the autoregressive baseline.
 
 Plain decoding with a KV cache: one target forward pass per generated token.
@@ -12,8 +12,8 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx_lm.models.cache import make_prompt_cache
 from specdec.sampling import sample_token
-from specdec_course.results import GenerationResult
-from specdec_course.validation import check_count, check_temperature, eos_ids, token_list
+from specdec_course.api.results import GenerationResult
+from specdec_course.api.validation import check_count, check_temperature, eos_ids, token_list
 
 
 def autoregressive_generate(model: nn.Module, prompt_tokens: mx.array | list[int], max_tokens: int, *, temperature: float=0.0, eos_token_id: int | Iterable[int] | None=None, key: mx.array | None=None) -> GenerationResult:

@@ -1,5 +1,5 @@
 # Student stub: fill in the functions below. Generated from the reference by
-# `python -m specdec_course.stubs`; signatures and docstrings must stay as they are.
+# `python -m specdec_course.authoring.stubs`; signatures and docstrings must stay as they are.
 """Week 1 Days 3 and 5: the speculative decoder.
 
 Day 3 writes the constructor and :meth:`SpeculativeDecoder.draft_generation`
@@ -19,8 +19,8 @@ import mlx.nn as nn
 from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
 from specdec.sampling import sample_token
 from specdec.verify import verify_speculation
-from specdec_course.results import GenerationResult
-from specdec_course.validation import check_count, check_same_vocab, check_temperature, check_trimmable, eos_ids, token_list
+from specdec_course.api.results import GenerationResult
+from specdec_course.api.validation import check_count, check_same_vocab, check_temperature, check_trimmable, eos_ids, token_list
 
 
 class SpeculativeDecoder:

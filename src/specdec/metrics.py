@@ -1,5 +1,5 @@
 # Student stub: fill in the functions below. Generated from the reference by
-# `python -m specdec_course.stubs`; signatures and docstrings must stay as they are.
+# `python -m specdec_course.authoring.stubs`; signatures and docstrings must stay as they are.
 """Week 2 Day 2: from raw timings and counts to the figures a benchmark reports.
 
 A benchmark run leaves behind plain numbers: how many tokens each decoder

@@ -1,5 +1,5 @@
 # Student stub: fill in the functions below. Generated from the reference by
-# `python -m specdec_course.stubs`; signatures and docstrings must stay as they are.
+# `python -m specdec_course.authoring.stubs`; signatures and docstrings must stay as they are.
 """Week 1 Day 1: logits, temperature and sampling in MLX.
 
 Speculative sampling compares the draft's and the target's *probabilities*

@@ -1,5 +1,5 @@
 # Student stub: fill in the functions below. Generated from the reference by
-# `python -m specdec_course.stubs`; signatures and docstrings must stay as they are.
+# `python -m specdec_course.authoring.stubs`; signatures and docstrings must stay as they are.
 """Week 2 Day 1: how fast can speculative decoding be?
 
 Before timing anything we predict. If every draft token is accepted

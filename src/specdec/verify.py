@@ -1,5 +1,5 @@
 # Student stub: fill in the functions below. Generated from the reference by
-# `python -m specdec_course.stubs`; signatures and docstrings must stay as they are.
+# `python -m specdec_course.authoring.stubs`; signatures and docstrings must stay as they are.
 """Week 1 Day 4: verification - accept, reject, correct.
 
 Given K draft tokens, the draft's logits that produced them and the target's

@@ -1,10 +1,10 @@
-"""The comparison policy in specdec_course.baselines (HF's +2 / -1 heuristic)."""
+"""The comparison policy in specdec_course.testing.baselines (HF's +2 / -1 heuristic)."""
 
 from __future__ import annotations
 
 import pytest
 
-from specdec_course.baselines import HeuristicSpeculator
+from specdec_course.testing.baselines import HeuristicSpeculator
 
 
 def test_plus_two_on_full_acceptance_minus_one_otherwise():

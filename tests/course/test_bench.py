@@ -10,12 +10,29 @@ import pytest
 from mlx_lm.models.cache import make_prompt_cache
 from rich.console import Console
 
-from specdec_course import bench as B
-from specdec_course import impl
-from specdec_course.cli import build_parser
-from specdec_course.mlxlm_speed import alpha_mle, mlx_lm_rounds
-from specdec_course.tasks import stub_message
-from specdec_course.testmodels import tiny_pair
+import mlx.core as mx
+
+from specdec_course.bench.costs import (
+    StepCosts,
+    combine_costs,
+    measure_costs,
+    realistic_context,
+    time_forward,
+)
+from specdec_course.bench.run import run_and_report
+from specdec_course.bench.settings import (
+    DEFAULT_KS,
+    DEFAULT_OUT,
+    SIM_WORKLOADS,
+    BenchSettings,
+    load_impl,
+)
+from specdec_course.bench.sweep import rotated
+from specdec_course.core import impl
+from specdec_course.commands.cli import build_parser
+from specdec_course.bench.mlxlm import alpha_mle, mlx_lm_rounds
+from specdec_course.core.tasks import stub_message
+from specdec_course.testing import tiny_pair
 
 PROMPTS = [[1, 2, 3, 4, 5], [7, 8, 9]]
 
@@ -24,7 +41,7 @@ PROMPTS = [[1, 2, 3, 4, 5], [7, 8, 9]]
 def reference():
     """The solutions implementation, restoring whatever was active before."""
     before = impl.requested_impl()
-    yield B.load_impl("solutions")
+    yield load_impl("solutions")
     impl.activate(before)
 
 
@@ -36,13 +53,13 @@ def pair():
 def settings(**kw):
     base = dict(ks=(1, 3), max_tokens=8, repeats=1, cost_repeats=3, warmup_tokens=4, compare_mlx_lm=False,
                 sim_tokens=30, sim_seeds=1)
-    return B.BenchSettings(**{**base, **kw})
+    return BenchSettings(**{**base, **kw})
 
 
 def run(reference_impl, pair, tmp_path, **kw):
     out = io.StringIO()
     console = Console(file=out, width=200)
-    code = B.run_and_report(console, *pair, PROMPTS, settings(**kw), reference_impl, tmp_path)
+    code = run_and_report(console, *pair, PROMPTS, settings(**kw), reference_impl, tmp_path)
     return code, out.getvalue()
 
 
@@ -70,7 +87,7 @@ def test_bench_writes_csv_json_and_plots(reference, pair, tmp_path):
     assert data["identical_output"] is True and data["mismatches"] == []
     assert set(data["costs"]["v"]) >= {"1", "3"} and data["costs"]["c"] > 0
     assert len(data["costs"]["sessions"]) == 2, "costs are measured before the sweep and after each repeat"
-    assert len(data["simulated_adaptive"]) == len(B.SIM_WORKLOADS)
+    assert len(data["simulated_adaptive"]) == len(SIM_WORKLOADS)
 
     for name in ("speedup_vs_k.png", "target_calls_vs_k.png", "measured_vs_predicted.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
@@ -109,11 +126,11 @@ def test_an_unwritten_task_is_a_friendly_message(reference, pair, tmp_path):
 def test_measure_costs_keeps_the_cache_length(pair):
     draft, target = pair
     cache = make_prompt_cache(target)
-    target(B.mx.array([[1, 2, 3]]), cache=cache)
-    assert B.time_forward(target, cache, [4, 5]) > 0
+    target(mx.array([[1, 2, 3]]), cache=cache)
+    assert time_forward(target, cache, [4, 5]) > 0
     assert cache[0].offset == 3, "time_forward must trim the timed tokens off again"
 
-    costs = B.measure_costs(draft, target, B.realistic_context([1, 2, 3], 10), [0, 2], repeats=2)
+    costs = measure_costs(draft, target, realistic_context([1, 2, 3], 10), [0, 2], repeats=2)
     assert costs.context_len == 3 + 5
     assert costs.target_step_s > 0 and costs.draft_step_s > 0
     assert set(costs.verify_s) == {0, 2} and costs.v(0) == 1.0
@@ -122,19 +139,19 @@ def test_measure_costs_keeps_the_cache_length(pair):
 
 def test_combine_costs_takes_ratios_within_each_session():
     # A quiet and a busy session: everything twice as slow, so the ratios agree.
-    quiet = B.StepCosts(10, 0.010, 0.002, {0: 0.010, 2: 0.012}, 5)
-    busy = B.StepCosts(10, 0.020, 0.004, {0: 0.020, 2: 0.024}, 5)
-    odd = B.StepCosts(10, 0.012, 0.006, {0: 0.012, 2: 0.024}, 5)
-    both = B.combine_costs([quiet, busy, odd])
+    quiet = StepCosts(10, 0.010, 0.002, {0: 0.010, 2: 0.012}, 5)
+    busy = StepCosts(10, 0.020, 0.004, {0: 0.020, 2: 0.024}, 5)
+    odd = StepCosts(10, 0.012, 0.006, {0: 0.012, 2: 0.024}, 5)
+    both = combine_costs([quiet, busy, odd])
     assert both.c() == pytest.approx(0.2) and both.v(2) == pytest.approx(1.2)  # medians of 0.2/0.2/0.5, 1.2/1.2/2
     assert both.target_step_s == pytest.approx(0.012) and both.samples == 15
 
 
 def test_rotation_gives_every_configuration_every_slot():
     items = ["base", "K1", "K2"]
-    firsts = {B.rotated(items, s)[0] for s in range(3)}
+    firsts = {rotated(items, s)[0] for s in range(3)}
     assert firsts == set(items)
-    assert B.rotated(items, 4) == ["K1", "K2", "base"]
+    assert rotated(items, 4) == ["K1", "K2", "base"]
 
 
 @pytest.mark.parametrize("flags,k,max_tokens,accepted,drafted", [
@@ -163,5 +180,5 @@ def test_cli_options():
                                       "--impl", "solutions"])
     assert args.k == [0, 2] and args.compare_mlx_lm is False and args.adaptive is True
     args = build_parser().parse_args(["bench"])
-    assert args.k == list(B.DEFAULT_KS) and args.compare_mlx_lm is True and args.max_tokens == 128
-    assert args.out == str(B.DEFAULT_OUT)
+    assert args.k == list(DEFAULT_KS) and args.compare_mlx_lm is True and args.max_tokens == 128
+    assert args.out == str(DEFAULT_OUT)

@@ -1,4 +1,4 @@
-"""BLAS detection and the re-exec-with-OpenBLAS policy (specdec_course.blas)."""
+"""BLAS detection and the re-exec-with-OpenBLAS policy (specdec_course.core.blas)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from specdec_course import blas
+from specdec_course.core import blas
 
 OPENBLAS = "/usr/lib/x86_64-linux-gnu/libopenblas.so.0"
 

@@ -1,6 +1,6 @@
 """The book builds and names only things that exist."""
 
-from specdec_course import bookcheck
+from specdec_course.authoring import bookcheck
 
 
 def test_book_builds(tmp_path):

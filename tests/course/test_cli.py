@@ -7,14 +7,14 @@ import sys
 import pytest
 
 from specdec_course import __version__
-from specdec_course.cli import main
-from specdec_course.impl import REPO_ROOT
+from specdec_course.commands.cli import main
+from specdec_course.core.impl import REPO_ROOT
 
 
 def run_cli(*args):
     # The default implementation must be src whatever the calling shell chose.
     env = {k: v for k, v in os.environ.items() if k != "SPECDEC_IMPL"}
-    return subprocess.run([sys.executable, "-m", "specdec_course.cli", *args],
+    return subprocess.run([sys.executable, "-m", "specdec_course.commands.cli", *args],
                           cwd=REPO_ROOT, capture_output=True, text=True, env=env)
 
 

@@ -4,13 +4,13 @@ import os
 import subprocess
 import sys
 
-from specdec_course.impl import REPO_ROOT
+from specdec_course.core.impl import REPO_ROOT
 
 
 def run_cli(*args):
     env = {k: v for k, v in os.environ.items() if k != "SPECDEC_IMPL"}
     env["COLUMNS"] = "160"
-    return subprocess.run([sys.executable, "-m", "specdec_course.cli", *args], cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "specdec_course.commands.cli", *args], cwd=REPO_ROOT,
                           capture_output=True, text=True, env=env)
 
 

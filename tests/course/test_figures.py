@@ -1,4 +1,4 @@
-"""The book's figures can be regenerated (specdec_course.figures)."""
+"""The book's figures can be regenerated (specdec_course.authoring.figures)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import subprocess
 import sys
 import time
 
-from specdec_course.figures import IMAGES
-from specdec_course.impl import REPO_ROOT
+from specdec_course.authoring.figures import IMAGES
+from specdec_course.core.impl import REPO_ROOT
 
 EXPECTED = [
     "week2-01/speedup-vs-alpha.png",
@@ -25,7 +25,7 @@ def test_figures_regenerate_into_a_given_directory(tmp_path):
     # A subprocess, because drawing activates the reference implementation,
     # which must not leak into this test process.
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "specdec_course.figures", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-m", "specdec_course.authoring.figures", str(tmp_path)],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     took = time.perf_counter() - start
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -40,4 +40,4 @@ def test_figures_regenerate_into_a_given_directory(tmp_path):
 
 def test_committed_figures_exist():
     missing = [name for name in EXPECTED if not (IMAGES / name).exists()]
-    assert not missing, f"run `uv run python -m specdec_course.figures` to create {missing}"
+    assert not missing, f"run `uv run python -m specdec_course.authoring.figures` to create {missing}"

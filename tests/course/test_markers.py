@@ -4,7 +4,7 @@ import pytest
 
 PYPROJECT_MARKERS = """
 [pytest]
-addopts = -p specdec_course.pytest_plugin --strict-markers
+addopts = -p specdec_course.grading.pytest_plugin --strict-markers
 markers =
     w1d1: day one
     w1d2: day two

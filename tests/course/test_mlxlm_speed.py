@@ -1,9 +1,9 @@
-"""The speed-bar report of `python -m specdec_course.mlxlm_speed` (no timing here)."""
+"""The speed-bar report of `python -m specdec_course.bench.mlxlm_speed` (no timing here)."""
 
 from __future__ import annotations
 
-from specdec_course import mlxlm_speed as S
-from specdec_course.cmdline import without_options
+from specdec_course.bench import mlxlm_speed as S
+from specdec_course.core.cmdline import without_options
 
 
 def _report(mismatches: int = 0) -> S.SpeedReport:
@@ -13,7 +13,7 @@ def _report(mismatches: int = 0) -> S.SpeedReport:
             for k, s in ((1, 1.2), (2, 1.6), (3, 1.4))]
     return S.SpeedReport(blas="reference BLAS (slow)", machine="x86_64 Linux", n_prompts=4, max_tokens=128,
                          repeats=3, draft_ms=0.5, target_ms=10.0, c=0.05, baseline_tokens_per_s=100.0,
-                         results=rows, command="uv run python -m specdec_course.mlxlm_speed --repeats 3")
+                         results=rows, command="uv run python -m specdec_course.bench.mlxlm_speed --repeats 3")
 
 
 def test_best_is_the_highest_median_speedup():
@@ -22,7 +22,7 @@ def test_best_is_the_highest_median_speedup():
 
 def test_card_section_states_how_to_reproduce_and_the_spread():
     text = S.card_section(_report())
-    assert "`SPECDEC_NO_OPENBLAS=1 uv run python -m specdec_course.mlxlm_speed --repeats 3`" in text, (
+    assert "`SPECDEC_NO_OPENBLAS=1 uv run python -m specdec_course.bench.mlxlm_speed --repeats 3`" in text, (
         "a figure taken without OpenBLAS must say how to repeat it (environment and options)")
     assert "| 2 | 0.700 | 1.50 | 1.20x | 128.0 | 1.60x | 1.40-1.80x |" in text
     assert "ran 3 times" in text and "identical to plain greedy decoding." in text

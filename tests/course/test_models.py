@@ -8,7 +8,7 @@ import shutil
 import mlx.core as mx
 import pytest
 
-from specdec_course import models
+from specdec_course.api import models
 
 
 class FakeTokenizer:
@@ -115,7 +115,7 @@ def test_model_cards_match_the_training_report():
 
 
 def test_training_command_omits_output_locations():
-    from specdec_course.cmdline import without_options
+    from specdec_course.core.cmdline import without_options
 
     args = ["--out", "/tmp/x", "--seed", "1", "--prompts-out=/tmp/p.json"]
     assert without_options(args, valued=["--out", "--prompts-out"]) == ["--seed", "1"]

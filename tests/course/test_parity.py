@@ -4,9 +4,9 @@ import shutil
 
 import pytest
 
-from specdec_course.impl import IMPLEMENTATIONS
-from specdec_course.parity import parity_problems
-from specdec_course.stubs import stub_module
+from specdec_course.core.impl import IMPLEMENTATIONS
+from specdec_course.authoring.parity import parity_problems
+from specdec_course.authoring.stubs import stub_module
 
 REF = IMPLEMENTATIONS["solutions"] / "specdec"
 
@@ -27,7 +27,7 @@ def test_stubs_are_what_the_generator_makes():
         if path.name != "__init__.py":
             expected = stub_module(path.read_text(), path.stem)
             actual = (IMPLEMENTATIONS["src"] / "specdec" / path.name).read_text()
-            assert actual == expected, f"src/specdec/{path.name} is stale: run python -m specdec_course.stubs"
+            assert actual == expected, f"src/specdec/{path.name} is stale: run python -m specdec_course.authoring.stubs"
 
 
 def test_pass_body_is_refused(src_copy):

@@ -1,4 +1,4 @@
-"""Tests of the goodness-of-fit helpers in specdec_course.stats (the course's own tools)."""
+"""Tests of the goodness-of-fit helpers in specdec_course.testing.stats (the course's own tools)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from specdec_course.stats import GofResult, assert_follows, binomial_bound, chi_square_gof
-from specdec_course.testmodels import (
+from specdec_course.testing.stats import GofResult, assert_follows, binomial_bound, chi_square_gof
+from specdec_course.testing import (
     exact_next_distribution,
     exact_sequence_distribution,
     perturbed,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from specdec_course import impl
+from specdec_course.core import impl
 
 
 @pytest.fixture(autouse=True)

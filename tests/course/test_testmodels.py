@@ -1,4 +1,4 @@
-"""Tests of the test models in specdec_course.testmodels (the course's own tools)."""
+"""Tests of the test models in specdec_course.testing (the course's own tools)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from mlx.utils import tree_flatten
 from mlx_lm.models.cache import can_trim_prompt_cache, make_prompt_cache, trim_prompt_cache
 
-from specdec_course.testmodels import (
+from specdec_course.testing import (
     LOG_ZERO,
     CountingModel,
     MarkovModel,

@@ -1,6 +1,6 @@
 """Generate student stubs from the reference by AST.
 
-``python -m specdec_course.stubs`` rewrites ``src/specdec`` from
+``python -m specdec_course.authoring.stubs`` rewrites ``src/specdec`` from
 ``solutions/specdec``: module docstrings, imports, constants, data classes,
 signatures and docstrings are kept; every public function or method body
 becomes its docstring plus ``raise NotImplementedError(<task message>)``;
@@ -13,8 +13,8 @@ import ast
 import sys
 from pathlib import Path
 
-from specdec_course.impl import IMPLEMENTATIONS
-from specdec_course.tasks import stub_message
+from specdec_course.core.impl import IMPLEMENTATIONS
+from specdec_course.core.tasks import stub_message
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -72,7 +72,7 @@ def stub_module(source: str, module: str) -> str:
     tree.body = kept
     text = _space_out(ast.unparse(tree))
     header = "# Student stub: fill in the functions below. Generated from the reference by\n" \
-             "# `python -m specdec_course.stubs`; signatures and docstrings must stay as they are.\n"
+             "# `python -m specdec_course.authoring.stubs`; signatures and docstrings must stay as they are.\n"
     return header + text + "\n"
 
 

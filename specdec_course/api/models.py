@@ -17,7 +17,8 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx_lm.tokenizer_utils import TokenizerWrapper
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+from specdec_course.core.paths import MODELS_DIR
+
 TARGET_NAME = "specdec-target"
 DRAFT_NAME = "specdec-draft"
 

@@ -8,40 +8,18 @@ a traceback.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import mlx.core as mx
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from specdec_course.blas import blas_name
-from specdec_course.impl import requested_impl
+from specdec_course.core.blas import blas_name
+from specdec_course.core.impl import requested_impl
+from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
 
 DEFAULT_PROMPT = "class Stack:\n    def __init__(self):\n        "
-
-
-class TaskNotWritten(Exception):
-    """A stub raised NotImplementedError; carries its message."""
-
-
-@contextmanager
-def friendly_stubs() -> Iterator[None]:
-    """Turn a stub's NotImplementedError into :class:`TaskNotWritten`."""
-    try:
-        yield
-    except NotImplementedError as err:
-        raise TaskNotWritten(str(err)) from None
-
-
-def report_unwritten(console: Console, err: TaskNotWritten, impl: str) -> int:
-    """Explain which task to finish; returns the exit status."""
-    console.print(f"[yellow]{err}[/yellow]")
-    if impl == "src":
-        console.print("Finish that task (its tests: [bold]specdec test[/bold]), or add "
-                      "[bold]--impl solutions[/bold] to see the finished system.")
-    return 1
 
 
 def _piece(tokenizer: Any, token: int) -> str:
@@ -52,8 +30,8 @@ def _piece(tokenizer: Any, token: int) -> str:
 def walkthrough(console: Console, *, prompt: str, lookahead: int, draft: str | None, target: str | None,
                 impl: str | None) -> int:
     """Show one speculative step position by position."""
-    from specdec_course.impl import activate
-    from specdec_course.models import load_pair
+    from specdec_course.api.models import load_pair
+    from specdec_course.core.impl import activate
 
     impl = requested_impl(impl)
     activate(impl)
@@ -106,8 +84,8 @@ def _timed(fn: Any) -> tuple[Any, float]:
 def demo(console: Console, *, prompt: str, lookahead: int, max_tokens: int, temperature: float,
          draft: str | None, target: str | None, impl: str | None, seed: int = 0) -> int:
     """Generate with speculative decoding, highlight draft tokens, compare with target-only."""
-    from specdec_course.impl import activate
-    from specdec_course.models import load_pair
+    from specdec_course.api.models import load_pair
+    from specdec_course.core.impl import activate
 
     impl = requested_impl(impl)
     activate(impl)

@@ -4,7 +4,8 @@
 2. every task test fails on the stubs, each with the stub's NotImplementedError;
 3. API parity between solutions/ and src/ (by AST), src/ never imports solutions;
 4. the book builds and chapters only name commands, files and functions that exist;
-5. the course tool's own unit tests pass.
+5. the course machinery's imports flow one way and have no cycles;
+6. the course tool's own unit tests pass.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.text import Text
 
-from specdec_course.bookcheck import build_book, reference_problems
-from specdec_course.parity import parity_problems
-from specdec_course.runner import run_pytest
-from specdec_course.tasks import CHAPTERS
+from specdec_course.authoring.bookcheck import build_book, reference_problems
+from specdec_course.authoring.importgraph import import_problems
+from specdec_course.authoring.parity import parity_problems
+from specdec_course.core.tasks import CHAPTERS
+from specdec_course.grading.runner import run_pytest
 
 TASK_TESTS = ["tests", "--ignore=tests/course", "-p", "no:cacheprovider"]
 
@@ -92,6 +94,7 @@ STEPS: list[tuple[str, Callable[[], list[str]]]] = [
     ("task tests fail on the stubs with NotImplementedError (--impl src)", check_stubs),
     ("API parity src/ <-> solutions/ (AST)", parity_problems),
     ("book builds and names only things that exist", check_book),
+    ("course packages import one way, no cycles", import_problems),
     ("course tool unit tests", check_tool_tests),
 ]
 

@@ -8,7 +8,7 @@ checked token for token. It also measures the quantities the speedup formula
 needs: per-token cost of draft and target, their ratio ``c``, the cost of
 verifying ``K+1`` tokens in one target call, and the acceptance rate ``alpha``.
 
-Run: ``uv run python -m specdec_course.mlxlm_speed`` (add ``--help``).
+Run: ``uv run python -m specdec_course.bench.mlxlm_speed`` (add ``--help``).
 """
 
 from __future__ import annotations
@@ -22,16 +22,24 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import mlx.core as mx
-import mlx.nn as nn
 
-from specdec_course.blas import blas_name, ensure_fast_blas
-from specdec_course.cmdline import without_options
-from specdec_course.models import MODELS_DIR, load_pair
+from specdec_course.api.models import load_pair
+from specdec_course.bench.mlxlm import (
+    alpha_mle,
+    baseline_tokens,
+    forward_ms,
+    iid_tokens_per_round,
+    mlx_lm_rounds,
+    predicted_speedup,
+    speculative_tokens,
+)
+from specdec_course.core.blas import blas_name, ensure_fast_blas
+from specdec_course.core.cmdline import without_options
+from specdec_course.core.paths import MODELS_DIR, PROMPTS_PATH, load_prompts
 
-PROMPTS_PATH = Path(__file__).resolve().parent / "data" / "heldout_prompts.json"
 CARD_HEADING = "## Measured speed (mlx-lm speculative decoding"
 
 
@@ -68,7 +76,7 @@ class SpeedReport:
     c: float
     baseline_tokens_per_s: float
     results: list[KResult] = field(default_factory=list)
-    command: str = "uv run python -m specdec_course.mlxlm_speed"
+    command: str = "uv run python -m specdec_course.bench.mlxlm_speed"
 
     @property
     def best(self) -> KResult:
@@ -76,97 +84,6 @@ class SpeedReport:
         return max(self.results, key=lambda r: r.speedup)
 
 
-def load_prompts(path: Path = PROMPTS_PATH) -> list[str]:
-    """The held-out Python prefixes written by ``specdec train-models``."""
-    return json.loads(path.read_text())
-
-
-def _baseline(model: nn.Module, prompt: mx.array, max_tokens: int) -> list[int]:
-    from mlx_lm.generate import generate_step
-
-    return [int(t) for t, _ in generate_step(prompt, model, max_tokens=max_tokens)]
-
-
-def _speculative(
-    draft: nn.Module, target: nn.Module, prompt: mx.array, max_tokens: int, k: int
-) -> tuple[list[int], list[bool]]:
-    from mlx_lm.generate import speculative_generate_step
-
-    toks, flags = [], []
-    for t, _, from_draft in speculative_generate_step(
-        prompt, target, draft, num_draft_tokens=k, max_tokens=max_tokens
-    ):
-        toks.append(int(t))
-        flags.append(bool(from_draft))
-    return toks, flags
-
-
-def mlx_lm_rounds(flags: Sequence[bool], k: int, max_tokens: int) -> tuple[list[int], list[int]]:
-    """Replay mlx-lm's rounds from its ``from_draft`` flags: (accepted, drafted) per round.
-
-    A round drafts ``min(k, tokens still to produce)`` tokens, yields the
-    accepted ones (flag True) and then one target token (flag False) unless
-    the budget ran out first.
-    """
-    accepted, drafted = [], []
-    produced = i = 0
-    while i < len(flags):
-        d = min(k, max_tokens - produced)
-        n = 0
-        while i < len(flags) and flags[i]:
-            n += 1
-            i += 1
-        produced += n
-        if i < len(flags):
-            produced += 1
-            i += 1
-        accepted.append(n)
-        drafted.append(d)
-    return accepted, drafted
-
-
-def alpha_mle(accepted: Sequence[int], drafted: Sequence[int]) -> float:
-    """Per-token greedy acceptance rate from round counts (maximum likelihood).
-
-    Only tokens the verifier actually examined carry information: every
-    accepted token, plus the one rejected token of each round that stopped
-    early. ``accepted / drafted`` would also count the never-examined tokens
-    after a rejection as failures and fall as K grows, although the draft's
-    quality does not change.
-    """
-    acc = sum(accepted)
-    rejections = sum(a < d for a, d in zip(accepted, drafted))
-    return acc / (acc + rejections) if acc + rejections else float("nan")
-
-
-def _forward_ms(model: nn.Module, prompt: mx.array, n: int, repeats: int = 15) -> float:
-    """Median wall time (ms) of one cached forward over ``n`` new tokens."""
-    from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
-
-    cache = make_prompt_cache(model)
-    mx.eval(model(prompt[None], cache=cache))
-    x = mx.array([[int(prompt[-1])] * n])
-    times = []
-    for _ in range(repeats + 2):
-        t0 = time.perf_counter()
-        mx.eval(model(x, cache=cache))
-        times.append(time.perf_counter() - t0)
-        trim_prompt_cache(cache, n)
-    return statistics.median(times[2:]) * 1e3
-
-
-def predicted_speedup(tokens_per_round: float, k: int, c: float, verify_ratio: float) -> float:
-    """Speedup from the cost model: tokens per round / cost per round.
-
-    Cost per round is ``K*c + verify_ratio`` in units of one target token.
-    """
-    return tokens_per_round / (k * c + verify_ratio)
-
-
-def iid_tokens_per_round(alpha: float, k: int) -> float:
-    """Expected tokens per round if every draft token were accepted independently
-    with probability ``alpha``: ``(1 - alpha^(K+1)) / (1 - alpha)``."""
-    return float(k + 1) if alpha >= 1.0 else (1 - alpha ** (k + 1)) / (1 - alpha)
 
 
 def measure(
@@ -189,16 +106,16 @@ def measure(
     (baseline time / speculative time) *within* a repeat, so both sides of
     each ratio saw the same machine; the spread of those ratios is reported.
     """
-    from specdec_course.bench import rotated  # bench imports this module at load time
+    from specdec_course.bench.run import rotated  # bench imports this module at load time
 
     draft, target, tokenizer = load_pair(draft_path, target_path)
     prompts = [mx.array(tokenizer.encode(p), mx.uint32) for p in load_prompts(prompts_path)[:n_prompts]]
 
     # Warm-up: first calls pay for kernel set-up and memory allocation.
     for k in (1, max(ks)):
-        _speculative(draft, target, prompts[0], 16, k)
-    _baseline(target, prompts[0], 16)
-    _baseline(draft, prompts[0], 16)
+        speculative_tokens(draft, target, prompts[0], 16, k)
+    baseline_tokens(target, prompts[0], 16)
+    baseline_tokens(draft, prompts[0], 16)
 
     configs: list[str | int] = ["target", "draft", *ks]
     secs: dict[str | int, list[float]] = {name: [] for name in configs}
@@ -208,9 +125,9 @@ def measure(
             t0 = time.perf_counter()
             if name in ("target", "draft"):
                 model = target if name == "target" else draft
-                outputs[name] = [_baseline(model, p, max_tokens) for p in prompts]
+                outputs[name] = [baseline_tokens(model, p, max_tokens) for p in prompts]
             else:
-                outputs[name] = [_speculative(draft, target, p, max_tokens, int(name)) for p in prompts]
+                outputs[name] = [speculative_tokens(draft, target, p, max_tokens, int(name)) for p in prompts]
             secs[name].append(time.perf_counter() - t0)
         log(f"repeat {rep + 1}/{repeats}: baseline {secs['target'][-1]:.2f} s, "
             + ", ".join(f"K={k} {secs[k][-1]:.2f} s" for k in ks))
@@ -221,7 +138,7 @@ def measure(
     target_ms = t_target / n_tok * 1e3
     draft_ms = statistics.median(secs["draft"]) / sum(len(o) for o in outputs["draft"]) * 1e3
     c = statistics.median(d / t for d, t in zip(secs["draft"], secs["target"]))
-    one = _forward_ms(target, prompts[0], 1)
+    one = forward_ms(target, prompts[0], 1)
     log(f"target {target_ms:.2f} ms/token, draft {draft_ms:.2f} ms/token, c = {c:.3f}")
 
     report = SpeedReport(
@@ -247,7 +164,7 @@ def measure(
             mismatches += sum(x != y for x, y in zip(toks, ref)) + abs(len(toks) - len(ref))
         ratios = [b / t for b, t in zip(secs["target"], secs[k])]
         alpha = alpha_mle(accepted_rounds, drafted_rounds)
-        verify = _forward_ms(target, prompts[0], k + 1) / one
+        verify = forward_ms(target, prompts[0], k + 1) / one
         per_round = sum(accepted_rounds) / max(len(accepted_rounds), 1)
         t_k = statistics.median(secs[k])
         res = KResult(
@@ -379,13 +296,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="write the figures into models/*/README.md")
     args = p.parse_args(argv)
     if argv is None:
-        ensure_fast_blas([sys.executable, "-m", "specdec_course.mlxlm_speed", *sys.argv[1:]])
+        ensure_fast_blas([sys.executable, "-m", "specdec_course.bench.mlxlm_speed", *sys.argv[1:]])
 
     report = measure(args.draft, args.target, n_prompts=args.prompts,
                      max_tokens=args.max_tokens, ks=range(1, args.max_k + 1),
                      repeats=args.repeats, prompts_path=args.prompts_file,
                      log=lambda m: print(m, file=sys.stderr, flush=True))
-    report.command = "uv run python -m specdec_course.mlxlm_speed" + "".join(
+    report.command = "uv run python -m specdec_course.bench.mlxlm_speed" + "".join(
         f" {a}" for a in without_options(argv if argv is not None else sys.argv[1:],
                                          valued=["--json"], flags=["--update-cards"]))
     render(report)

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from specdec_course.impl import ENV_VAR, REPO_ROOT
+from specdec_course.core.impl import ENV_VAR, REPO_ROOT
 
 
 @dataclass

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from specdec_course import __version__
-from specdec_course.impl import IMPLEMENTATIONS, REPO_ROOT, requested_impl
+from specdec_course.core.impl import IMPLEMENTATIONS, REPO_ROOT, requested_impl
 
 console = Console()
 
@@ -33,8 +33,8 @@ def _add_impl(parser: argparse.ArgumentParser) -> None:
 
 def cmd_test(args: argparse.Namespace) -> int:
     """Run one chapter's tests (or all task tests) and print a friendly summary."""
-    from specdec_course.runner import run_pytest, summarize
-    from specdec_course.tasks import CHAPTERS, chapter
+    from specdec_course.core.tasks import CHAPTERS, chapter
+    from specdec_course.grading.runner import run_pytest, summarize
 
     impl = requested_impl(args.impl)
     if args.week is None and args.day is None:
@@ -69,15 +69,15 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """The instructor self-check; see ``specdec_course.check``."""
-    from specdec_course.check import run_check
+    """The instructor self-check; see ``specdec_course.commands.check``."""
+    from specdec_course.commands.check import run_check
 
     return run_check(console)
 
 
 def _fast_blas() -> None:
     # Timing commands: on Linux re-exec with OpenBLAS preloaded when available.
-    from specdec_course.blas import ensure_fast_blas
+    from specdec_course.core.blas import ensure_fast_blas
 
     ensure_fast_blas([sys.executable, *sys.argv])
 
@@ -90,7 +90,7 @@ def _add_models(parser: argparse.ArgumentParser) -> None:
 
 def cmd_walkthrough(args: argparse.Namespace) -> int:
     """One speculative step, position by position."""
-    from specdec_course.demo import DEFAULT_PROMPT, walkthrough
+    from specdec_course.commands.demo import DEFAULT_PROMPT, walkthrough
 
     return walkthrough(console, prompt=args.prompt or DEFAULT_PROMPT, lookahead=args.k,
                        draft=args.draft, target=args.target, impl=args.impl)
@@ -99,7 +99,7 @@ def cmd_walkthrough(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Speculative generation with accepted draft tokens highlighted, vs target-only."""
     _fast_blas()
-    from specdec_course.demo import DEFAULT_PROMPT, demo
+    from specdec_course.commands.demo import DEFAULT_PROMPT, demo
 
     return demo(console, prompt=args.prompt or DEFAULT_PROMPT, lookahead=args.k, max_tokens=args.max_tokens,
                 temperature=args.temperature, draft=args.draft, target=args.target, impl=args.impl,
@@ -109,7 +109,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     """The K sweep: measured vs predicted speedup, written to --out."""
     _fast_blas()
-    from specdec_course.bench import bench
+    from specdec_course.bench.run import bench
 
     return bench(console, ks=args.k, draft=args.draft, target=args.target, temperature=args.temperature,
                  prompts_file=args.prompts, num_prompts=args.num_prompts, max_tokens=args.max_tokens,
@@ -118,9 +118,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_train_models(args: argparse.Namespace) -> int:
-    """Train the bundled draft/target pair (see specdec_course.train_models)."""
+    """Train the bundled draft/target pair (see specdec_course.training.main)."""
     _fast_blas()
-    from specdec_course.train_models import main as train_main
+    from specdec_course.training.main import main as train_main
 
     return train_main(args.train_args)
 

@@ -57,6 +57,12 @@ CHAPTERS: tuple[Chapter, ...] = (
             ("metrics",)),
     Chapter(2, 3, "week2-03-adaptive", "AdaptiveSpeculator: a lookahead that tunes itself",
             ("adaptive.AdaptiveSpeculator",)),
+    Chapter(3, 1, "week3-01-ragged", "Ragged batches in MLX",
+            ("ragged",)),
+    Chapter(3, 2, "week3-02-batched-verify", "Batched verification",
+            ("batched_verify",)),
+    Chapter(3, 3, "week3-03-batched-loop", "The batched speculative loop",
+            ("batched",)),
 )
 
 
@@ -93,6 +99,14 @@ def stub_message(qualname: str) -> str:
     """The exact ``NotImplementedError`` text a student stub raises."""
     ch = chapter_of_task(qualname)
     if ch is None:
-        raise KeyError(f"{qualname} is not a registered task: add it to CHAPTERS in specdec_course/tasks.py")
+        raise KeyError(f"{qualname} is not a registered task: add it to CHAPTERS in specdec_course/core/tasks.py")
     short = qualname.split(".", 1)[1]
     return f"{ch.label} task `{short}` is not written yet: see book chapter {ch.slug}"
+
+
+def chapter_of_stub_message(message: str) -> Chapter | None:
+    """The chapter named by a stub's ``NotImplementedError`` text, or None."""
+    for ch in CHAPTERS:
+        if message.startswith(f"{ch.label} task ") and message.endswith(ch.slug):
+            return ch
+    return None

@@ -1,6 +1,6 @@
 """pytest plugin: the ``--impl`` switch, the task-marker rule and a JSON report.
 
-Loaded for every run through ``addopts = -p specdec_course.pytest_plugin``.
+Loaded for every run through ``addopts = -p specdec_course.grading.pytest_plugin``.
 
 * ``--impl src|solutions`` imports ``specdec`` from that directory before any
   test module is collected; the header line says which one and where.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from specdec_course import impl
+from specdec_course.core import impl
 
 TASK_MARKER = re.compile(r"^w(\d+)d(\d+)$")
 TASK_FILE = re.compile(r"^test_(w\d+d\d+)_\w+\.py$")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from specdec_course.impl import IMPLEMENTATIONS
-from specdec_course.stubs import FunctionNode, has_function_body, is_public
-from specdec_course.tasks import stub_message
+from specdec_course.authoring.stubs import FunctionNode, has_function_body, is_public
+from specdec_course.core.impl import IMPLEMENTATIONS
+from specdec_course.core.tasks import stub_message
 
 
 def _signature(node: FunctionNode) -> str:

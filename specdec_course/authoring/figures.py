@@ -1,7 +1,7 @@
 """The book's figures, drawn from the reference implementation.
 
-``uv run python -m specdec_course.figures`` regenerates every PNG under
-``book/src/images``; ``python -m specdec_course.figures OUT_DIR`` writes them
+``uv run python -m specdec_course.authoring.figures`` regenerates every PNG under
+``book/src/images``; ``python -m specdec_course.authoring.figures OUT_DIR`` writes them
 under ``OUT_DIR`` instead (the tool test does this). The curves come from
 ``solutions/specdec/theory.py`` and the traces from
 ``solutions/specdec/simulator.py``, so the pictures always show what the
@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
-from specdec_course.impl import REPO_ROOT, activate  # noqa: E402
+from specdec_course.core.impl import REPO_ROOT, activate  # noqa: E402
 
 IMAGES = REPO_ROOT / "book" / "src" / "images"
 DPI = 80
@@ -185,7 +185,7 @@ def trace_picture(simulator, path: Path, *, rounds: int = 14, k: int = 5, agreem
 def adaptive_regime_change(simulator, adaptive, path: Path, *, tokens: int = 1600, switch: int = 800,
                            c: float = 0.05) -> Path:
     """K chosen round by round by the adaptive rule and the HF heuristic when alpha drops."""
-    from specdec_course.baselines import HeuristicSpeculator
+    from specdec_course.testing.baselines import HeuristicSpeculator
 
     def agreement(n: int) -> float:
         return 0.9 if n < switch else 0.4

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from specdec_course.core.paths import REPO_ROOT
+
 IMPLEMENTATIONS = {"src": REPO_ROOT / "src", "solutions": REPO_ROOT / "solutions"}
 ENV_VAR = "SPECDEC_IMPL"
 DEFAULT_IMPL = "src"

@@ -17,8 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from specdec_course.impl import IMPLEMENTATIONS, REPO_ROOT
-from specdec_course.tasks import CHAPTERS
+from specdec_course.core.impl import IMPLEMENTATIONS, REPO_ROOT
+from specdec_course.core.tasks import CHAPTERS
 
 BOOK = REPO_ROOT / "book"
 TEST_COMMAND = re.compile(r"specdec test --week (\d+) --day (\d+)")

@@ -1,0 +1,71 @@
+"""Test support: small exact models and statistics for testing speculative decoding.
+
+Every model here follows the mlx-lm calling convention, so code written for a
+real checkpoint cannot tell them apart from one::
+
+    cache = mlx_lm.models.cache.make_prompt_cache(model)
+    logits = model(tokens[None], cache=cache)   # tokens: int32 mx.array (L,)
+    logits.shape == (1, L, vocab_size); logits.dtype == mx.float32
+    cache[0].offset                             # tokens seen so far
+    mlx_lm.models.cache.trim_prompt_cache(cache, n)   # forget the last n
+
+Position semantics (the same for every model here): the token at index ``j``
+of a call sits at absolute position ``offset + j``, where ``offset`` is
+``cache[0].offset`` *before* the call (0 when ``cache`` is ``None``). The
+logits at index ``j`` are the model's prediction for position ``offset + j + 1``,
+i.e. for the token that comes *after* the one at index ``j``.
+
+What is here:
+
+* :func:`tiny_llama` / :func:`tiny_pair` - real ``mlx_lm`` Llama models with
+  random weights (a few ten-thousand parameters, built in milliseconds).
+* :class:`ScriptedModel` - a model whose greedy choice at every position is
+  dictated by a script: force a mismatch exactly where a test wants one.
+* :class:`MarkovModel` - a model whose next-token distribution depends only on
+  the last token, so exact distributions of whole continuations are
+  computable (:func:`exact_sequence_distribution`): the yardstick for
+  "speculative sampling is lossless".
+* :class:`CountingModel` - counts forward passes and tokens per pass.
+* :func:`untrimmable` - a model whose caches cannot be trimmed.
+
+Where they live: ``tiny`` (tiny_llama, tiny_pair), ``toy`` (ScriptedModel, MarkovModel, exact
+distributions), ``wrappers`` (CountingModel, untrimmable), ``stats`` (goodness-of-fit) and
+``baselines`` (comparison policies); the public names are re-exported here.
+May import: ``core``, ``api``.
+"""
+
+from specdec_course.testing.stats import (
+    GofResult,
+    assert_follows,
+    binomial_bound,
+    chi_square_gof,
+)
+from specdec_course.testing.tiny import tiny_llama, tiny_pair
+from specdec_course.testing.toy import (
+    LOG_ZERO,
+    MarkovModel,
+    ScriptedModel,
+    exact_next_distribution,
+    exact_sequence_distribution,
+    perturbed,
+    random_markov,
+)
+from specdec_course.testing.wrappers import CountingModel, untrimmable
+
+__all__ = [
+    "LOG_ZERO",
+    "CountingModel",
+    "GofResult",
+    "MarkovModel",
+    "ScriptedModel",
+    "assert_follows",
+    "binomial_bound",
+    "chi_square_gof",
+    "exact_next_distribution",
+    "exact_sequence_distribution",
+    "perturbed",
+    "random_markov",
+    "tiny_llama",
+    "tiny_pair",
+    "untrimmable",
+]
