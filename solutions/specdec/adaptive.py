@@ -33,6 +33,8 @@ RAISE_ABOVE = 0.8
 LOWER_BELOW = 0.5
 
 
+# Given to students (kept in the stub): the int-and-bound check of the constructor
+# and update_lookahead.
 def _check_int(value: object, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
@@ -104,35 +106,59 @@ class AdaptiveSpeculator:
                 ``window < 1``, a negative or non-finite cost, or
                 ``verify_cost`` without ``draft_cost``.
         """
+        # TODO(W2D3): check the configuration.
+        #   1. Check the bounds with _check_int: 0 <= min <= initial <= max, max >= 1,
+        #      window >= 1.
+        #   2. Check the costs: numbers, finite, draft_cost >= 0, verify_cost > 0 and
+        #      verify_cost only together with draft_cost.
+        #   3. Store K, c and v (v = 1 when not given), a window of the last `window`
+        #      (accepted, drafted) pairs, and a counter of idle rounds.
+        # BEGIN SOLUTION
         self._min = _check_int(min_lookahead, "min_lookahead", 0)
         self._max = _check_int(max_lookahead, "max_lookahead", 1)
         if self._max < self._min:
             raise ValueError(f"max_lookahead ({self._max}) must be >= min_lookahead ({self._min})")
         k = _check_int(initial_lookahead, "initial_lookahead", 0)
         if not self._min <= k <= self._max:
-            raise ValueError(f"initial_lookahead must be in [min_lookahead, max_lookahead] = "
-                             f"[{self._min}, {self._max}], got {k}")
+            raise ValueError(
+                f"initial_lookahead must be in [min_lookahead, max_lookahead] = "
+                f"[{self._min}, {self._max}], got {k}"
+            )
         self._window = _check_int(window, "window", 1)
-        for name, cost, positive in (("draft_cost", draft_cost, False), ("verify_cost", verify_cost, True)):
+        for name, cost, positive in (
+            ("draft_cost", draft_cost, False),
+            ("verify_cost", verify_cost, True),
+        ):
             if cost is None:
                 continue
             if isinstance(cost, bool) or not isinstance(cost, numbers.Real):
-                raise TypeError(f"{name} must be a number or None, got {type(cost).__name__} {cost!r}")
+                raise TypeError(
+                    f"{name} must be a number or None, got {type(cost).__name__} {cost!r}"
+                )
             if not math.isfinite(cost) or cost < 0 or (positive and cost == 0):
-                raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {cost!r}")
+                raise ValueError(
+                    f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {cost!r}"
+                )
         if verify_cost is not None and draft_cost is None:
-            raise ValueError("verify_cost needs draft_cost: the cost-aware rule uses both (c and v)")
+            raise ValueError(
+                "verify_cost needs draft_cost: the cost-aware rule uses both (c and v)"
+            )
         self._c = None if draft_cost is None else float(draft_cost)
         self._v = 1.0 if verify_cost is None else float(verify_cost)
         self._k = k
         # (accepted, drafted) for each of the last `window` rounds.
         self._rounds: deque[tuple[int, int]] = deque(maxlen=self._window)
         self._idle = 0
+        # END SOLUTION
 
     @property
     def lookahead(self) -> int:
         """The K to draft in the next round (an int in ``[min_lookahead, max_lookahead]``)."""
+        # TODO(W2D3): the K to draft next.
+        #   1. Return the current K.
+        # BEGIN SOLUTION
         return self._k
+        # END SOLUTION
 
     @property
     def estimated_alpha(self) -> float | None:
@@ -145,11 +171,16 @@ class AdaptiveSpeculator:
             that ended in a rejection); ``None`` before any round with
             ``drafted >= 1`` was reported.
         """
+        # TODO(W2D3): alpha_hat over the window.
+        #   1. A = accepted tokens in the window; R = its rounds that ended in a rejection.
+        #   2. None while A + R == 0, else A / (A + R).
+        # BEGIN SOLUTION
         accepted = sum(n for n, _ in self._rounds)
         rejections = sum(1 for n, k in self._rounds if n < k)
         if accepted + rejections == 0:
             return None
         return accepted / (accepted + rejections)
+        # END SOLUTION
 
     def update_lookahead(self, acceptance_rate: float, *, drafted: int | None = None) -> int:
         """Record one round and choose the K for the next one.
@@ -171,8 +202,22 @@ class AdaptiveSpeculator:
                 is negative, or ``drafted`` is given and the rate is not a
                 multiple of ``1 / drafted``.
         """
+        # TODO(W2D3): record a round, choose K.
+        #   1. Validate the rate (a real number in [0, 1]) and drafted (an int >= 0; None
+        #      means the current K).
+        #   2. drafted == 0: an idle round; after `window` of them at K = 0, probe
+        #      K = max(1, min_lookahead).
+        #   3. Turn the rate back into an accepted count; refuse a rate that is not a
+        #      multiple of 1 / drafted.
+        #   4. Record (accepted, drafted). Once the window is full: with draft_cost, move one
+        #      step toward optimal_lookahead(alpha_hat, c, v) if that wins by GAIN_MARGIN;
+        #      without, the threshold rule (RAISE_ABOVE / LOWER_BELOW). Keep K in bounds.
+        #   5. Return the new K.
+        # BEGIN SOLUTION
         if isinstance(acceptance_rate, bool) or not isinstance(acceptance_rate, numbers.Real):
-            raise TypeError(f"acceptance_rate must be a number, got {type(acceptance_rate).__name__}")
+            raise TypeError(
+                f"acceptance_rate must be a number, got {type(acceptance_rate).__name__}"
+            )
         rate = float(acceptance_rate)
         if not 0.0 <= rate <= 1.0:  # NaN fails both comparisons
             raise ValueError(f"acceptance_rate must be in [0, 1], got {acceptance_rate!r}")
@@ -188,7 +233,9 @@ class AdaptiveSpeculator:
         if len(self._rounds) == self._window:
             self._k = self._decide_cost_aware() if self._c is not None else self._decide_threshold()
         return self._k
+        # END SOLUTION
 
+    # BEGIN SOLUTION
     def _idle_round(self) -> int:
         self._idle += 1
         if self._k == 0 and self._idle >= self._window:
@@ -217,3 +264,5 @@ class AdaptiveSpeculator:
         if mean_rate <= LOWER_BELOW:
             return max(self._min, self._k - 1)
         return self._k
+
+    # END SOLUTION

@@ -54,6 +54,15 @@ def autoregressive_generate(
         ValueError: for an empty prompt, a negative ``max_tokens`` or a
             negative / non-finite temperature, before the model runs.
     """
+    # TODO(W1D2): plain decoding, one forward pass per token.
+    #   1. Validate prompt, max_tokens and temperature (specdec_course validation helpers)
+    #      before the model runs; max_tokens == 0 returns an empty GenerationResult.
+    #   2. Make one KV cache and prefill the whole prompt in ONE pass (count every pass).
+    #   3. Split the key once per token (when given) and pick the token from the last
+    #      logits row with sample_token.
+    #   4. Stop after max_tokens tokens, or right after an EOS token (kept, reason 'eos').
+    #   5. Otherwise feed only the new token; make no pass after the last token.
+    # BEGIN SOLUTION
     prompt = token_list(prompt_tokens)
     check_count(max_tokens, "max_tokens")
     temperature = check_temperature(temperature)
@@ -81,3 +90,4 @@ def autoregressive_generate(
         logits = model(mx.array([[token]]), cache=cache)
         result.target_calls += 1
     return result
+    # END SOLUTION

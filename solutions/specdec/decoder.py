@@ -32,6 +32,8 @@ from specdec_course.api.validation import (
 )
 
 
+# Given to students (kept in the stub): a key split that passes None through, so
+# the loop reads the same with and without a PRNG key.
 def _split(key: mx.array | None) -> tuple[mx.array | None, mx.array | None]:
     if key is None:
         return None, None
@@ -39,11 +41,19 @@ def _split(key: mx.array | None) -> tuple[mx.array | None, mx.array | None]:
     return key, sub
 
 
+# TODO(W1D3): write a helper that trims a KV cache back to `length` positions
+# (mlx-lm's trim_prompt_cache); draft_generation and generate both need it.
+# BEGIN SOLUTION
 def _rewind(cache: list[Any], length: int) -> None:
     # Drop cached positions beyond `length`: the rejected draft tokens.
     excess = cache[0].offset - length
     if excess > 0 and trim_prompt_cache(cache, excess) != excess:
-        raise RuntimeError("the KV cache refused to trim; speculative decoding needs a rewindable cache")
+        raise RuntimeError(
+            "the KV cache refused to trim; speculative decoding needs a rewindable cache"
+        )
+
+
+# END SOLUTION
 
 
 class SpeculativeDecoder:
@@ -88,6 +98,13 @@ class SpeculativeDecoder:
                 temperature, vocabularies of different sizes, or a KV cache
                 that cannot be trimmed - all before any model runs.
         """
+        # TODO(W1D3): check the configuration, set up caches.
+        #   1. Validate lookahead, temperature, EOS ids, equal vocabularies and trimmable caches
+        #      (specdec_course validation helpers), all before any model runs.
+        #   2. Store models and settings under the attribute names of the class docstring.
+        #   3. Create one KV cache per model; draft_logits = None; draft_calls = 0.
+        #   4. Remember which tokens the draft cache holds, so draft_generation can rewind it.
+        # BEGIN SOLUTION
         self.lookahead = check_count(lookahead, "lookahead (K)")
         self.temperature = check_temperature(temperature)
         self.eos_token_ids = eos_ids(eos_token_id)
@@ -102,6 +119,7 @@ class SpeculativeDecoder:
         self.draft_logits: mx.array | None = None
         self.draft_calls = 0
         self._draft_seen: list[int] = []  # the tokens the draft cache holds, in order
+        # END SOLUTION
 
     def draft_generation(
         self, prompt_tokens: mx.array | list[int], num_tokens: int, *, key: mx.array | None = None
@@ -127,6 +145,16 @@ class SpeculativeDecoder:
             the ``(K, V)`` float32 logits they were drawn from, and the draft
             cache holds the context plus ``d_1 .. d_{K-1}``.
         """
+        # TODO(W1D3): propose K draft tokens.
+        #   1. Validate the context and num_tokens.
+        #   2. Keep the longest cached prefix that agrees with the context (at most L - 1
+        #      tokens) and rewind the draft cache to it: last round's rejected drafts go.
+        #   3. num_tokens == 0: draft_logits = None, return [] without running the draft.
+        #   4. Empty cache: prefill the context minus its last token in one pass.
+        #   5. First step: feed every token the cache lacks; later steps: only the last draft.
+        #   6. Each step: last logits row in float32, split the key, sample_token, count it.
+        #   7. Stack the rows into draft_logits (K, V) and return the K tokens as ints.
+        # BEGIN SOLUTION
         context = token_list(prompt_tokens)
         check_count(num_tokens, "num_tokens")
         cache = self.draft_cache
@@ -143,11 +171,13 @@ class SpeculativeDecoder:
             self.draft_model(mx.array(context[:-1])[None], cache=cache)
             self.draft_calls += 1
             self._draft_seen = context[:-1]
-        pending = context[cache[0].offset:]
+        pending = context[cache[0].offset :]
         drafted: list[int] = []
         rows: list[mx.array] = []
         for _ in range(num_tokens):
-            logits = self.draft_model(mx.array(pending)[None], cache=cache)[0, -1].astype(mx.float32)
+            logits = self.draft_model(mx.array(pending)[None], cache=cache)[0, -1].astype(
+                mx.float32
+            )
             self.draft_calls += 1
             key, sub = _split(key)
             token = sample_token(logits, self.temperature, key=sub)
@@ -157,6 +187,7 @@ class SpeculativeDecoder:
             pending = [token]
         self.draft_logits = mx.stack(rows)
         return drafted
+        # END SOLUTION
 
     def generate(
         self, prompt_tokens: mx.array | list[int], max_tokens: int, *, key: mx.array | None = None
@@ -183,6 +214,20 @@ class SpeculativeDecoder:
             would produce under greedy decoding, and tokens following the
             target's distribution exactly under sampling.
         """
+        # TODO(W1D5): the draft -> verify -> rewind loop.
+        #   1. Validate context and max_tokens; fresh caches, draft record and draft_calls;
+        #      max_tokens == 0 runs nothing.
+        #   2. Prefill the target with the prompt minus its last token (none for 1 token).
+        #   3. Each round: K = the adaptive policy's or the fixed lookahead, capped so the
+        #      round cannot pass max_tokens (K + 1 tokens at most).
+        #   4. Split the key for drafting and for verifying; draft K tokens.
+        #   5. ONE target call over [last context token, d_1 .. d_K]: (K + 1, V) logits.
+        #   6. K > 0: verify_speculation decides; record the round, report n / K to the policy.
+        #      K == 0: sample_token on the last row (report a policy-chosen K = 0).
+        #   7. Cut the emitted tokens after an EOS; extend context and result; stop at EOS.
+        #   8. Else rewind the target cache to len(context) - 1 (the draft rewinds itself).
+        #   9. Put draft_calls into the result.
+        # BEGIN SOLUTION
         context = token_list(prompt_tokens)
         check_count(max_tokens, "max_tokens")
         result = GenerationResult()
@@ -203,11 +248,18 @@ class SpeculativeDecoder:
             key, draft_key = _split(key)
             key, verify_key = _split(key)
             drafts = self.draft_generation(context, k, key=draft_key) if k > 0 else []
-            target_logits = self.target_model(mx.array([context[-1], *drafts])[None], cache=self.target_cache)[0]
+            target_logits = self.target_model(
+                mx.array([context[-1], *drafts])[None], cache=self.target_cache
+            )[0]
             result.target_calls += 1
             if k > 0:
-                n, emitted = verify_speculation(drafts, target_logits, self.draft_logits,
-                                                temperature=self.temperature, key=verify_key)
+                n, emitted = verify_speculation(
+                    drafts,
+                    target_logits,
+                    self.draft_logits,
+                    temperature=self.temperature,
+                    key=verify_key,
+                )
                 result.record_round(k, n)
                 if self.adaptive is not None:
                     self.adaptive.update_lookahead(n / k, drafted=k)
@@ -229,3 +281,4 @@ class SpeculativeDecoder:
             _rewind(self.target_cache, len(context) - 1)
         result.draft_calls = self.draft_calls
         return result
+        # END SOLUTION

@@ -58,6 +58,8 @@ class BenchFigures:
     measured_over_predicted: float
 
 
+# Given to students (kept in the stub): argument checks that raise a TypeError or
+# ValueError naming the argument, so the day's work is the estimates.
 def _check_count(value: object, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
@@ -67,7 +69,12 @@ def _check_count(value: object, name: str) -> int:
 
 
 def _check_seconds(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
     return float(value)
 
@@ -76,9 +83,11 @@ def _check_rounds(accepted: Sequence[int], drafted: Sequence[int]) -> tuple[list
     accepted = [_check_count(a, "accepted_per_round entry") for a in accepted]
     drafted = [_check_count(d, "drafted_per_round entry") for d in drafted]
     if len(accepted) != len(drafted):
-        raise ValueError(f"accepted_per_round and drafted_per_round must have one entry per round, "
-                         f"got {len(accepted)} and {len(drafted)}")
-    for i, (a, d) in enumerate(zip(accepted, drafted)):
+        raise ValueError(
+            f"accepted_per_round and drafted_per_round must have one entry per round, "
+            f"got {len(accepted)} and {len(drafted)}"
+        )
+    for i, (a, d) in enumerate(zip(accepted, drafted, strict=True)):
         if a > d:
             raise ValueError(f"round {i} accepted {a} draft tokens but drafted only {d}")
     return accepted, drafted
@@ -121,12 +130,18 @@ def estimate_alpha(accepted_per_round: Sequence[int], drafted_per_round: Sequenc
         ValueError: for lists of different lengths, a negative entry, or a
             round that accepted more tokens than it drafted.
     """
+    # TODO(W2D2): the maximum-likelihood alpha_hat = A / (A + R).
+    #   1. Check the two lists with _check_rounds.
+    #   2. A = all accepted tokens; R = rounds that ended in a rejection (accepted < drafted).
+    #   3. Return A / (A + R); NaN when A + R == 0 (nothing was drafted).
+    # BEGIN SOLUTION
     accepted, drafted = _check_rounds(accepted_per_round, drafted_per_round)
     total_accepted = sum(accepted)
-    rejections = sum(1 for a, d in zip(accepted, drafted) if a < d)
+    rejections = sum(1 for a, d in zip(accepted, drafted, strict=True) if a < d)
     if total_accepted + rejections == 0:
         return math.nan
     return total_accepted / (total_accepted + rejections)
+    # END SOLUTION
 
 
 def cost_ratios(target_step_s: float, draft_step_s: float, verify_s: float) -> tuple[float, float]:
@@ -146,10 +161,15 @@ def cost_ratios(target_step_s: float, draft_step_s: float, verify_s: float) -> t
     Raises:
         ValueError: if a time is not a finite number > 0.
     """
+    # TODO(W2D2): the relative costs c and v.
+    #   1. Check that each time is a finite number > 0 (_check_seconds).
+    #   2. c = draft step / target step, v = verify pass / target step.
+    # BEGIN SOLUTION
     target = _check_seconds(target_step_s, "target_step_s")
     draft = _check_seconds(draft_step_s, "draft_step_s")
     verify = _check_seconds(verify_s, "verify_s")
     return draft / target, verify / target
+    # END SOLUTION
 
 
 def derive_figures(
@@ -192,6 +212,13 @@ def derive_figures(
         ValueError: for a negative K, a token count < 1, a time that is not a
             finite number > 0, or round lists :func:`estimate_alpha` rejects.
     """
+    # TODO(W2D2): one configuration's BenchFigures.
+    #   1. Validate K and the token counts (>= 1); turn tokens and seconds into tokens/s.
+    #   2. c and v from cost_ratios, alpha from estimate_alpha, the mean accepted per
+    #      round (NaN without rounds).
+    #   3. Predict: K = 0 -> speedup(0.0, 0, c, v); no alpha -> NaN; else speedup(alpha, K, c, v).
+    #   4. Fill BenchFigures, with measured / predicted (NaN without a prediction).
+    # BEGIN SOLUTION
     k = _check_count(k, "k (the lookahead)")
     for name, tokens in (("spec_tokens", spec_tokens), ("base_tokens", base_tokens)):
         if _check_count(tokens, name) == 0:
@@ -221,3 +248,4 @@ def derive_figures(
         predicted_speedup=predicted,
         measured_over_predicted=measured / predicted if not math.isnan(predicted) else math.nan,
     )
+    # END SOLUTION

@@ -30,7 +30,17 @@ def logits_to_probs(logits: mx.array, temperature: float = 1.0) -> mx.array:
     Raises:
         ValueError: if ``temperature`` is negative or not a finite number.
     """
-    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature < 0:
+    # TODO(W1D1): turn logits into float32 probabilities at temperature T.
+    #   1. Refuse a negative, NaN or infinite temperature with a ValueError.
+    #   2. Cast the logits to float32 before any arithmetic (bf16 keeps only ~3 digits).
+    #   3. T = 0: a one-hot vector on the argmax of the last axis (greedy).
+    #   4. T > 0: subtract the row maximum (no overflow), divide by T, exp, normalise.
+    # BEGIN SOLUTION
+    if (
+        not isinstance(temperature, (int, float))
+        or not math.isfinite(temperature)
+        or temperature < 0
+    ):
         raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
     x = logits.astype(mx.float32)
     if temperature == 0:
@@ -41,6 +51,7 @@ def logits_to_probs(logits: mx.array, temperature: float = 1.0) -> mx.array:
     shifted = (x - mx.max(x, axis=-1, keepdims=True)) / temperature
     weights = mx.exp(shifted)
     return weights / mx.sum(weights, axis=-1, keepdims=True)
+    # END SOLUTION
 
 
 def sample_from_probs(probs: mx.array, key: mx.array | None = None) -> int:
@@ -60,6 +71,11 @@ def sample_from_probs(probs: mx.array, key: mx.array | None = None) -> int:
     Raises:
         ValueError: if ``probs`` is not 1-D, or has no positive mass or a NaN.
     """
+    # TODO(W1D1): draw one token id from a probability vector.
+    #   1. Check that probs is 1-D and that its total mass is positive and finite.
+    #   2. Normalise and take the log: impossible tokens become -inf and are never drawn.
+    #   3. Draw with mx.random.categorical and the key you were given; return a Python int.
+    # BEGIN SOLUTION
     if probs.ndim != 1:
         raise ValueError(f"probs must have shape (V,), got {probs.shape}")
     p = probs.astype(mx.float32)
@@ -69,6 +85,7 @@ def sample_from_probs(probs: mx.array, key: mx.array | None = None) -> int:
     # Gumbel-max over log-probabilities: log(0) = -inf is never the argmax,
     # so impossible tokens can never be drawn.
     return int(mx.random.categorical(mx.log(p / total), key=key).item())
+    # END SOLUTION
 
 
 def sample_token(logits: mx.array, temperature: float = 1.0, *, key: mx.array | None = None) -> int:
@@ -87,9 +104,16 @@ def sample_token(logits: mx.array, temperature: float = 1.0, *, key: mx.array | 
     Raises:
         ValueError: for a negative temperature or logits that are not 1-D.
     """
+    # TODO(W1D1): pick the next token from one row of logits.
+    #   1. Check that the logits are 1-D (ValueError).
+    #   2. Turn them into probabilities with logits_to_probs at this temperature.
+    #   3. T = 0: return the argmax as an int (no randomness, the key is ignored).
+    #   4. T > 0: draw with sample_from_probs and the key.
+    # BEGIN SOLUTION
     if logits.ndim != 1:
         raise ValueError(f"logits must have shape (V,), got {logits.shape}")
     probs = logits_to_probs(logits, temperature)
     if temperature == 0:
         return int(mx.argmax(probs).item())
     return sample_from_probs(probs, key)
+    # END SOLUTION

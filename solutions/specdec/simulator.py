@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 
-class Event(str, Enum):
+# A str mixin rather than StrEnum (ruff UP042): str(Event.BONUS) stays "Event.BONUS".
+class Event(str, Enum):  # noqa: UP042
     """What happened at one position of a speculative round.
 
     A round is always ``ACCEPTED * n`` followed by either
@@ -68,8 +69,13 @@ class SimulationResult:
     speedup: float
 
 
+# Given to students (kept in the stub): the agreement check.
 def _check_agreement(agreement: float) -> float:
-    if isinstance(agreement, bool) or not isinstance(agreement, numbers.Real) or not 0.0 <= agreement <= 1.0:
+    if (
+        isinstance(agreement, bool)
+        or not isinstance(agreement, numbers.Real)
+        or not 0.0 <= agreement <= 1.0
+    ):
         raise ValueError(f"agreement must be a number in [0, 1], got {agreement!r}")
     return float(agreement)
 
@@ -103,8 +109,20 @@ def synthetic_pair(
     Raises:
         ValueError: if ``vocab_size < 2`` or ``agreement`` is outside ``[0, 1]``.
     """
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, numbers.Integral) or vocab_size < 2:
-        raise ValueError(f"vocab_size must be an int >= 2 (two disjoint halves are needed), got {vocab_size!r}")
+    # TODO(W2D1): a random (p, q) whose overlap is the agreement.
+    #   1. Validate vocab_size (an int >= 2) and the agreement.
+    #   2. Split the vocabulary at random into two halves A and B.
+    #   3. Draw flat-Dirichlet s over all tokens, u over A only, w over B only.
+    #   4. p = a * s + (1 - a) * u and q = a * s + (1 - a) * w, so min(p, q) = a * s.
+    # BEGIN SOLUTION
+    if (
+        isinstance(vocab_size, bool)
+        or not isinstance(vocab_size, numbers.Integral)
+        or vocab_size < 2
+    ):
+        raise ValueError(
+            f"vocab_size must be an int >= 2 (two disjoint halves are needed), got {vocab_size!r}"
+        )
     a = _check_agreement(agreement)
     rng = np.random.default_rng(rng)
     order = rng.permutation(vocab_size)
@@ -118,8 +136,11 @@ def synthetic_pair(
     p = a * shared + (1.0 - a) * u
     q = a * shared + (1.0 - a) * w
     return p, q
+    # END SOLUTION
 
 
+# Given to students (kept in the stub): a sampling utility that verify_token and
+# simulate_generation share; the day's subject is the rule around it.
 def _draw(probs: np.ndarray, rng: np.random.Generator) -> int:
     # Inverse-CDF sampling of an (possibly unnormalised) vector: much cheaper
     # than rng.choice for one draw, and a zero-probability token has a
@@ -152,9 +173,16 @@ def verify_token(
     Raises:
         ValueError: if ``q[token] == 0`` (the draft could not have proposed it).
     """
+    # TODO(W2D1): accept or replace one draft token, in NumPy.
+    #   1. Refuse a token with q = 0: it cannot have been drafted.
+    #   2. Accept with probability min(1, p / q): one uniform u, accept if u * q < p.
+    #   3. Otherwise draw from the residual max(0, p - q) (p itself if it is empty).
+    # BEGIN SOLUTION
     q_x = float(q[token])
     if q_x <= 0.0:
-        raise ValueError(f"draft token {token} has probability 0 under q: it cannot have been drafted")
+        raise ValueError(
+            f"draft token {token} has probability 0 under q: it cannot have been drafted"
+        )
     # u < p/q accepts with probability min(1, p/q): u is in [0, 1), so
     # p >= q always accepts.
     if rng.random() * q_x < p[token]:
@@ -164,6 +192,7 @@ def verify_token(
         # Only reachable through rounding when p == q; p itself is then exact.
         residual = p
     return False, _draw(residual, rng)
+    # END SOLUTION
 
 
 def simulate_generation(
@@ -234,6 +263,19 @@ def simulate_generation(
             returned by the function), or a lookahead from ``adaptive`` that
             is not an int ``>= 0``.
     """
+    # TODO(W2D1): a whole generation on a virtual clock.
+    #   1. Validate max_tokens, lookahead, target_ms, draft_ms and verify_ms (a number,
+    #      a function of K, or None for target_ms).
+    #   2. Make alpha a function of the token index; seed one NumPy generator.
+    #   3. Each round: K from the policy or the fixed lookahead (check it), capped at
+    #      max_tokens - tokens - 1.
+    #   4. Per draft position: a fresh synthetic_pair at that index, x ~ q, verify_token;
+    #      record ACCEPTED, or REJECTED + CORRECTION and end the round.
+    #   5. All K accepted: draw a bonus token from a fresh p and record BONUS.
+    #   6. Advance the clock by K * draft_ms + verify_ms(K); count accepted + 1 tokens.
+    #   7. Report the round to the policy (K >= 1, or a K = 0 the policy chose).
+    #   8. Return a SimulationResult; the speedup is against tokens * target_ms.
+    # BEGIN SOLUTION
     for name, value, low in (("max_tokens", max_tokens, 1), ("lookahead", lookahead, 0)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
@@ -250,8 +292,11 @@ def simulate_generation(
     elif isinstance(verify_ms, numbers.Real) and math.isfinite(verify_ms) and verify_ms > 0:
         verify_cost = lambda k, ms=float(verify_ms): ms  # noqa: E731
     else:
-        raise ValueError(f"verify_ms must be a finite number > 0, a function of K, or None, got {verify_ms!r}")
-    alpha_at = agreement if callable(agreement) else (lambda n, a=_check_agreement(agreement): a)
+        raise ValueError(
+            f"verify_ms must be a finite number > 0, a function of K, or None, got {verify_ms!r}"
+        )
+    fixed = None if callable(agreement) else _check_agreement(agreement)
+    alpha_at = agreement if callable(agreement) else (lambda n, a=fixed: a)
     if not callable(agreement):
         synthetic_pair(vocab_size, alpha_at(0), 0)  # validates vocab_size early
 
@@ -307,3 +352,4 @@ def simulate_generation(
         target_only_ms=target_only_ms,
         speedup=target_only_ms / spec_ms,
     )
+    # END SOLUTION

@@ -23,9 +23,13 @@ import numpy as np
 PROB_SUM_TOLERANCE = 1e-4
 
 
+# Given to students (kept in the stub): argument checks that raise a TypeError or
+# ValueError naming the argument, so the day's work is the theory, not validation.
 def _check_alpha(alpha: float) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a real number in [0, 1], got {type(alpha).__name__} {alpha!r}")
+        raise TypeError(
+            f"alpha must be a real number in [0, 1], got {type(alpha).__name__} {alpha!r}"
+        )
     alpha = float(alpha)
     if not 0.0 <= alpha <= 1.0:  # also rejects NaN
         raise ValueError(f"alpha (the per-token acceptance rate) must be in [0, 1], got {alpha!r}")
@@ -73,6 +77,12 @@ def expected_tokens_per_round(alpha: float, k: int) -> float:
         TypeError: if ``k`` is not an int or ``alpha`` not a real number.
         ValueError: if ``alpha`` is outside ``[0, 1]`` (or NaN) or ``k < 0``.
     """
+    # TODO(W2D1): E(alpha, K) = 1 + alpha + ... + alpha^K.
+    #   1. Validate alpha and K with the checks above.
+    #   2. alpha = 0 or K = 0 gives 1; alpha = 1 gives K + 1.
+    #   3. Otherwise the closed form, with alpha^(K+1) - 1 from expm1/log1p so that
+    #      alpha close to 1 loses no precision.
+    # BEGIN SOLUTION
     alpha = _check_alpha(alpha)
     k = _check_k(k)
     if alpha == 0.0 or k == 0:
@@ -84,6 +94,7 @@ def expected_tokens_per_round(alpha: float, k: int) -> float:
     # numbers. expm1/log1p compute alpha**(k+1) - 1 directly, to full
     # relative precision.
     return -math.expm1((k + 1) * math.log1p(alpha - 1.0)) / (1.0 - alpha)
+    # END SOLUTION
 
 
 def _as_probs(x: mx.array | np.ndarray, name: str) -> np.ndarray:
@@ -91,12 +102,16 @@ def _as_probs(x: mx.array | np.ndarray, name: str) -> np.ndarray:
         x = np.array(x.astype(mx.float32))
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty probability vector of shape (V,), got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a non-empty probability vector of shape (V,), got shape {arr.shape}"
+        )
     if not np.isfinite(arr).all() or (arr < 0).any():
         raise ValueError(f"{name} must be finite and non-negative")
     total = float(arr.sum())
     if abs(total - 1.0) > PROB_SUM_TOLERANCE:
-        raise ValueError(f"{name} must sum to 1 (within {PROB_SUM_TOLERANCE:g}), it sums to {total:.6g}")
+        raise ValueError(
+            f"{name} must sum to 1 (within {PROB_SUM_TOLERANCE:g}), it sums to {total:.6g}"
+        )
     return arr
 
 
@@ -121,11 +136,19 @@ def acceptance_rate(p: mx.array | np.ndarray, q: mx.array | np.ndarray) -> float
             negative or not finite, or a vector does not sum to 1 within
             ``PROB_SUM_TOLERANCE``.
     """
+    # TODO(W2D1): alpha = sum(min(p, q)) = 1 - TV(p, q).
+    #   1. Convert and check both vectors with _as_probs.
+    #   2. Refuse different shapes (ValueError).
+    #   3. Sum the elementwise minimum in float64; clip to 1 against rounding.
+    # BEGIN SOLUTION
     p_np = _as_probs(p, "p")
     q_np = _as_probs(q, "q")
     if p_np.shape != q_np.shape:
-        raise ValueError(f"p and q must have the same shape (V,), got {p_np.shape} and {q_np.shape}")
+        raise ValueError(
+            f"p and q must have the same shape (V,), got {p_np.shape} and {q_np.shape}"
+        )
     return min(1.0, float(np.minimum(p_np, q_np).sum()))
+    # END SOLUTION
 
 
 def speedup(alpha: float, k: int, c: float, v: float = 1.0) -> float:
@@ -153,10 +176,16 @@ def speedup(alpha: float, k: int, c: float, v: float = 1.0) -> float:
             ``alpha`` and ``k``; ValueError for a negative or non-finite
             ``c`` or a non-positive or non-finite ``v``.
     """
+    # TODO(W2D1): S = E(alpha, K) / (K * c + v).
+    #   1. E(alpha, K) from expected_tokens_per_round (it validates alpha and K).
+    #   2. Validate c (>= 0) and v (> 0) with _check_cost.
+    #   3. Divide by the cost of one round, K * c + v.
+    # BEGIN SOLUTION
     e = expected_tokens_per_round(alpha, k)
     c = _check_cost(c, "c (draft/target cost ratio)", positive=False)
     v = _check_cost(v, "v (relative cost of the verification pass)", positive=True)
     return e / (k * c + v)
+    # END SOLUTION
 
 
 def optimal_lookahead(alpha: float, c: float, v: float = 1.0, *, k_max: int = 32) -> int:
@@ -180,6 +209,12 @@ def optimal_lookahead(alpha: float, c: float, v: float = 1.0, *, k_max: int = 32
         TypeError / ValueError: for arguments :func:`speedup` rejects or a
             bad ``k_max``.
     """
+    # TODO(W2D1): the K with the largest predicted speedup.
+    #   1. Validate k_max, and alpha, c, v even when k_max == 0 (call speedup once).
+    #   2. Start from K = 0 with speedup 1: plain decoding.
+    #   3. Try K = 1 .. k_max; take a K only if it beats the best by a relative 1e-12,
+    #      so exact ties go to the smaller K.
+    # BEGIN SOLUTION
     k_max = _check_k(k_max, "k_max")
     speedup(alpha, 0, c, v)  # validates alpha, c and v even when k_max == 0
     best_k, best_s = 0, 1.0
@@ -190,6 +225,7 @@ def optimal_lookahead(alpha: float, c: float, v: float = 1.0, *, k_max: int = 32
         if s > best_s * (1 + 1e-12):
             best_k, best_s = k, s
     return best_k
+    # END SOLUTION
 
 
 def break_even_alpha(k: int, c: float, v: float = 1.0) -> float:
@@ -216,6 +252,11 @@ def break_even_alpha(k: int, c: float, v: float = 1.0) -> float:
     Raises:
         TypeError / ValueError: for arguments :func:`speedup` rejects.
     """
+    # TODO(W2D1): the alpha where the speedup crosses 1.
+    #   1. Speedup at alpha = 0 already >= 1: return 0.0.
+    #   2. Speedup at alpha = 1 still < 1: return math.inf.
+    #   3. Otherwise bisect on [0, 1] (the speedup grows with alpha) to about 1e-13.
+    # BEGIN SOLUTION
     if speedup(0.0, k, c, v) >= 1.0:
         return 0.0
     if speedup(1.0, k, c, v) < 1.0:
@@ -228,3 +269,4 @@ def break_even_alpha(k: int, c: float, v: float = 1.0) -> float:
         else:
             hi = mid
     return hi
+    # END SOLUTION

@@ -12,8 +12,10 @@ import mlx.core as mx
 
 from specdec.sampling import logits_to_probs, sample_from_probs
 
-# A residual whose mass is below this is numerically p == q: the rejection
-# that led here had probability ~0, and sampling from p itself is exact.
+# The residual's mass sum(max(0, p - q)) equals the probability of the rejection
+# that led to it. Below 1e-12 that rejection (practically) never happens and what
+# is left is float32 rounding noise of p == q; normalising noise would amplify it,
+# while drawing from p instead moves the output distribution by at most 1e-12.
 _EMPTY_RESIDUAL = 1e-12
 
 
@@ -52,13 +54,28 @@ def verify_speculation(
     Raises:
         ValueError: if the shapes do not match ``K`` as described.
     """
+    # TODO(W1D4): accept a prefix of the draft, emit one more token.
+    #   1. Check both logits' shapes against K = len(draft_tokens) (ValueError naming them).
+    #   2. T = 0: accept while the target's argmax equals the draft token; emit the argmax
+    #      of the row where you stopped (row K after full acceptance: the bonus).
+    #   3. T > 0: p, q = logits_to_probs of target and draft; split the key in two when
+    #      one is given (key=None means MLX's global generator).
+    #   4. Accept d_i while u * q(d_i) < p(d_i) and q(d_i) > 0; stop at the first rejection.
+    #   5. Rejected at row n: draw from max(0, p - q) normalised (p itself if it is empty).
+    #   6. All K accepted: draw the bonus token from p at row K.
+    #   7. Return (n, draft_tokens[:n] + [token]) with Python ints.
+    # BEGIN SOLUTION
     k = len(draft_tokens)
     if target_logits.ndim != 2 or target_logits.shape[0] != k + 1:
-        raise ValueError(f"target_logits must have shape (K+1, V) = ({k + 1}, V) for K={k} draft tokens, "
-                         f"got {target_logits.shape}")
+        raise ValueError(
+            f"target_logits must have shape (K+1, V) = ({k + 1}, V) for K={k} draft tokens, "
+            f"got {target_logits.shape}"
+        )
     vocab = target_logits.shape[1]
     if draft_logits.shape != (k, vocab):
-        raise ValueError(f"draft_logits must have shape (K, V) = ({k}, {vocab}), got {draft_logits.shape}")
+        raise ValueError(
+            f"draft_logits must have shape (K, V) = ({k}, {vocab}), got {draft_logits.shape}"
+        )
 
     if temperature == 0:
         choices = mx.argmax(target_logits, axis=-1).tolist()
@@ -88,3 +105,4 @@ def verify_speculation(
     if mx.sum(residual).item() <= _EMPTY_RESIDUAL:
         residual = p[n]
     return n, list(draft_tokens[:n]) + [sample_from_probs(residual, sample_key)]
+    # END SOLUTION

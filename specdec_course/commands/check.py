@@ -5,11 +5,14 @@
 3. API parity between solutions/ and src/ (by AST), src/ never imports solutions;
 4. the book builds and chapters only name commands, files and functions that exist;
 5. the course machinery's imports flow one way and have no cycles;
-6. the course tool's own unit tests pass.
+6. the stubs are exactly the generator's output; src/ and solutions/ are ruff clean;
+7. the course tool's own unit tests pass.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -19,6 +22,8 @@ from rich.text import Text
 from specdec_course.authoring.bookcheck import build_book, reference_problems
 from specdec_course.authoring.importgraph import import_problems
 from specdec_course.authoring.parity import parity_problems
+from specdec_course.authoring.stubs import stub_problems
+from specdec_course.core.paths import REPO_ROOT
 from specdec_course.core.tasks import CHAPTERS
 from specdec_course.grading.runner import run_pytest
 
@@ -78,6 +83,18 @@ def check_book() -> list[str]:
     return problems + reference_problems()
 
 
+def check_stubs_and_style() -> list[str]:
+    """Stubs equal the generator's output; ``ruff check`` and ``ruff format --check`` pass."""
+    problems = stub_problems()
+    for command in (["check"], ["format", "--check"]):
+        cmd = [sys.executable, "-m", "ruff", *command, "src", "solutions"]
+        run = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+        if run.returncode != 0:
+            output = (run.stdout + run.stderr).strip()
+            problems.append(f"`ruff {' '.join(command)} src solutions` failed:\n{output[-2000:]}")
+    return problems
+
+
 def check_tool_tests() -> list[str]:
     """Problems in the course machinery's own unit tests."""
     run = run_pytest(["tests/course", "-p", "no:cacheprovider"], "solutions", capture=True)
@@ -95,6 +112,7 @@ STEPS: list[tuple[str, Callable[[], list[str]]]] = [
     ("API parity src/ <-> solutions/ (AST)", parity_problems),
     ("book builds and names only things that exist", check_book),
     ("course packages import one way, no cycles", import_problems),
+    ("stubs are the generator's output; ruff clean (src/, solutions/)", check_stubs_and_style),
     ("course tool unit tests", check_tool_tests),
 ]
 

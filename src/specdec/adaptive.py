@@ -1,5 +1,7 @@
-# Student stub: fill in the functions below. Generated from the reference by
-# `python -m specdec_course.authoring.stubs`; signatures and docstrings must stay as they are.
+# Your code goes here: replace each `raise NotImplementedError(...)` with the function's
+# code, following the TODO plan above it. Keep signatures and docstrings as they are.
+# Generated from the reference by `uv run python -m specdec_course.authoring.stubs`;
+# course maintainers regenerate this file instead of editing it.
 """Week 2 Day 3: a lookahead that tunes itself.
 
 The best K depends on how often the draft agrees with the target, and that
@@ -15,14 +17,34 @@ A decoder uses it like this, once per round::
     ...verify, n of the k drafts accepted...
     speculator.update_lookahead(n / k, drafted=k)  # report; returns the next K
 """
+
 from __future__ import annotations
+
 import math
 import numbers
 from collections import deque
+
 from specdec.theory import optimal_lookahead, speedup
+
+#: Cost-aware mode: move only when the predicted speedup of the better K
+#: beats the current one by more than this relative margin (hysteresis
+#: against the noise of an estimate made from a few rounds).
 GAIN_MARGIN = 0.05
+
+#: Cost-free mode: raise K when the window's mean per-round acceptance rate is
+#: at least RAISE_ABOVE, lower it when it is at most LOWER_BELOW.
 RAISE_ABOVE = 0.8
 LOWER_BELOW = 0.5
+
+
+# Given to students (kept in the stub): the int-and-bound check of the constructor
+# and update_lookahead.
+def _check_int(value: object, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
 
 
 class AdaptiveSpeculator:
@@ -57,7 +79,16 @@ class AdaptiveSpeculator:
     drafted=0)`` and after ``window`` of them K returns to 1 for a probe.
     """
 
-    def __init__(self, initial_lookahead: int=4, *, min_lookahead: int=1, max_lookahead: int=16, window: int=8, draft_cost: float | None=None, verify_cost: float | None=None):
+    def __init__(
+        self,
+        initial_lookahead: int = 4,
+        *,
+        min_lookahead: int = 1,
+        max_lookahead: int = 16,
+        window: int = 8,
+        draft_cost: float | None = None,
+        verify_cost: float | None = None,
+    ):
         """Check the configuration.
 
         Args:
@@ -79,12 +110,27 @@ class AdaptiveSpeculator:
                 ``window < 1``, a negative or non-finite cost, or
                 ``verify_cost`` without ``draft_cost``.
         """
-        raise NotImplementedError('Week 2 Day 3 task `AdaptiveSpeculator.__init__` is not written yet: see book chapter week2-03-adaptive')
+        # TODO(W2D3): check the configuration.
+        #   1. Check the bounds with _check_int: 0 <= min <= initial <= max, max >= 1,
+        #      window >= 1.
+        #   2. Check the costs: numbers, finite, draft_cost >= 0, verify_cost > 0 and
+        #      verify_cost only together with draft_cost.
+        #   3. Store K, c and v (v = 1 when not given), a window of the last `window`
+        #      (accepted, drafted) pairs, and a counter of idle rounds.
+        raise NotImplementedError(
+            "Week 2 Day 3 task `AdaptiveSpeculator.__init__` is not written yet: "
+            "see book chapter week2-03-adaptive"
+        )
 
     @property
     def lookahead(self) -> int:
         """The K to draft in the next round (an int in ``[min_lookahead, max_lookahead]``)."""
-        raise NotImplementedError('Week 2 Day 3 task `AdaptiveSpeculator.lookahead` is not written yet: see book chapter week2-03-adaptive')
+        # TODO(W2D3): the K to draft next.
+        #   1. Return the current K.
+        raise NotImplementedError(
+            "Week 2 Day 3 task `AdaptiveSpeculator.lookahead` is not written yet: "
+            "see book chapter week2-03-adaptive"
+        )
 
     @property
     def estimated_alpha(self) -> float | None:
@@ -97,9 +143,15 @@ class AdaptiveSpeculator:
             that ended in a rejection); ``None`` before any round with
             ``drafted >= 1`` was reported.
         """
-        raise NotImplementedError('Week 2 Day 3 task `AdaptiveSpeculator.estimated_alpha` is not written yet: see book chapter week2-03-adaptive')
+        # TODO(W2D3): alpha_hat over the window.
+        #   1. A = accepted tokens in the window; R = its rounds that ended in a rejection.
+        #   2. None while A + R == 0, else A / (A + R).
+        raise NotImplementedError(
+            "Week 2 Day 3 task `AdaptiveSpeculator.estimated_alpha` is not written yet: "
+            "see book chapter week2-03-adaptive"
+        )
 
-    def update_lookahead(self, acceptance_rate: float, *, drafted: int | None=None) -> int:
+    def update_lookahead(self, acceptance_rate: float, *, drafted: int | None = None) -> int:
         """Record one round and choose the K for the next one.
 
         Args:
@@ -119,4 +171,18 @@ class AdaptiveSpeculator:
                 is negative, or ``drafted`` is given and the rate is not a
                 multiple of ``1 / drafted``.
         """
-        raise NotImplementedError('Week 2 Day 3 task `AdaptiveSpeculator.update_lookahead` is not written yet: see book chapter week2-03-adaptive')
+        # TODO(W2D3): record a round, choose K.
+        #   1. Validate the rate (a real number in [0, 1]) and drafted (an int >= 0; None
+        #      means the current K).
+        #   2. drafted == 0: an idle round; after `window` of them at K = 0, probe
+        #      K = max(1, min_lookahead).
+        #   3. Turn the rate back into an accepted count; refuse a rate that is not a
+        #      multiple of 1 / drafted.
+        #   4. Record (accepted, drafted). Once the window is full: with draft_cost, move one
+        #      step toward optimal_lookahead(alpha_hat, c, v) if that wins by GAIN_MARGIN;
+        #      without, the threshold rule (RAISE_ABOVE / LOWER_BELOW). Keep K in bounds.
+        #   5. Return the new K.
+        raise NotImplementedError(
+            "Week 2 Day 3 task `AdaptiveSpeculator.update_lookahead` is not written yet: "
+            "see book chapter week2-03-adaptive"
+        )

@@ -1,5 +1,7 @@
-# Student stub: fill in the functions below. Generated from the reference by
-# `python -m specdec_course.authoring.stubs`; signatures and docstrings must stay as they are.
+# Your code goes here: replace each `raise NotImplementedError(...)` with the function's
+# code, following the TODO plan above it. Keep signatures and docstrings as they are.
+# Generated from the reference by `uv run python -m specdec_course.authoring.stubs`;
+# course maintainers regenerate this file instead of editing it.
 """Week 1 Days 3 and 5: the speculative decoder.
 
 Day 3 writes the constructor and :meth:`SpeculativeDecoder.draft_generation`
@@ -11,16 +13,40 @@ the context *except its last token* (``offset == len(context) - 1``). The
 round then feeds that last token: the draft to propose ``d_1``, the target as
 the first of the ``K + 1`` tokens it verifies in one pass.
 """
+
 from __future__ import annotations
+
 from collections.abc import Iterable
 from typing import Any
+
 import mlx.core as mx
 import mlx.nn as nn
 from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
+
 from specdec.sampling import sample_token
 from specdec.verify import verify_speculation
 from specdec_course.api.results import GenerationResult
-from specdec_course.api.validation import check_count, check_same_vocab, check_temperature, check_trimmable, eos_ids, token_list
+from specdec_course.api.validation import (
+    check_count,
+    check_same_vocab,
+    check_temperature,
+    check_trimmable,
+    eos_ids,
+    token_list,
+)
+
+
+# Given to students (kept in the stub): a key split that passes None through, so
+# the loop reads the same with and without a PRNG key.
+def _split(key: mx.array | None) -> tuple[mx.array | None, mx.array | None]:
+    if key is None:
+        return None, None
+    key, sub = mx.random.split(key)
+    return key, sub
+
+
+# TODO(W1D3): write a helper that trims a KV cache back to `length` positions
+# (mlx-lm's trim_prompt_cache); draft_generation and generate both need it.
 
 
 class SpeculativeDecoder:
@@ -39,7 +65,16 @@ class SpeculativeDecoder:
         draft_calls: draft forward passes since the last :meth:`generate` began.
     """
 
-    def __init__(self, draft_model: nn.Module, target_model: nn.Module, lookahead: int=4, *, temperature: float=0.0, eos_token_id: int | Iterable[int] | None=None, adaptive: Any | None=None):
+    def __init__(
+        self,
+        draft_model: nn.Module,
+        target_model: nn.Module,
+        lookahead: int = 4,
+        *,
+        temperature: float = 0.0,
+        eos_token_id: int | Iterable[int] | None = None,
+        adaptive: Any | None = None,
+    ):
         """Check the configuration and set up empty caches.
 
         Args:
@@ -56,9 +91,20 @@ class SpeculativeDecoder:
                 temperature, vocabularies of different sizes, or a KV cache
                 that cannot be trimmed - all before any model runs.
         """
-        raise NotImplementedError('Week 1 Day 3 task `SpeculativeDecoder.__init__` is not written yet: see book chapter week1-03-drafting')
+        # TODO(W1D3): check the configuration, set up caches.
+        #   1. Validate lookahead, temperature, EOS ids, equal vocabularies and trimmable caches
+        #      (specdec_course validation helpers), all before any model runs.
+        #   2. Store models and settings under the attribute names of the class docstring.
+        #   3. Create one KV cache per model; draft_logits = None; draft_calls = 0.
+        #   4. Remember which tokens the draft cache holds, so draft_generation can rewind it.
+        raise NotImplementedError(
+            "Week 1 Day 3 task `SpeculativeDecoder.__init__` is not written yet: "
+            "see book chapter week1-03-drafting"
+        )
 
-    def draft_generation(self, prompt_tokens: mx.array | list[int], num_tokens: int, *, key: mx.array | None=None) -> list[int]:
+    def draft_generation(
+        self, prompt_tokens: mx.array | list[int], num_tokens: int, *, key: mx.array | None = None
+    ) -> list[int]:
         """Propose ``num_tokens`` draft tokens after ``prompt_tokens``.
 
         ``prompt_tokens`` is the whole context so far. The draft's KV cache is
@@ -80,9 +126,23 @@ class SpeculativeDecoder:
             the ``(K, V)`` float32 logits they were drawn from, and the draft
             cache holds the context plus ``d_1 .. d_{K-1}``.
         """
-        raise NotImplementedError('Week 1 Day 3 task `SpeculativeDecoder.draft_generation` is not written yet: see book chapter week1-03-drafting')
+        # TODO(W1D3): propose K draft tokens.
+        #   1. Validate the context and num_tokens.
+        #   2. Keep the longest cached prefix that agrees with the context (at most L - 1
+        #      tokens) and rewind the draft cache to it: last round's rejected drafts go.
+        #   3. num_tokens == 0: draft_logits = None, return [] without running the draft.
+        #   4. Empty cache: prefill the context minus its last token in one pass.
+        #   5. First step: feed every token the cache lacks; later steps: only the last draft.
+        #   6. Each step: last logits row in float32, split the key, sample_token, count it.
+        #   7. Stack the rows into draft_logits (K, V) and return the K tokens as ints.
+        raise NotImplementedError(
+            "Week 1 Day 3 task `SpeculativeDecoder.draft_generation` is not written yet: "
+            "see book chapter week1-03-drafting"
+        )
 
-    def generate(self, prompt_tokens: mx.array | list[int], max_tokens: int, *, key: mx.array | None=None) -> GenerationResult:
+    def generate(
+        self, prompt_tokens: mx.array | list[int], max_tokens: int, *, key: mx.array | None = None
+    ) -> GenerationResult:
         """Generate up to ``max_tokens`` tokens with speculative decoding.
 
         Both models are prefilled once with the prompt minus its last token
@@ -105,4 +165,20 @@ class SpeculativeDecoder:
             would produce under greedy decoding, and tokens following the
             target's distribution exactly under sampling.
         """
-        raise NotImplementedError('Week 1 Day 5 task `SpeculativeDecoder.generate` is not written yet: see book chapter week1-05-loop')
+        # TODO(W1D5): the draft -> verify -> rewind loop.
+        #   1. Validate context and max_tokens; fresh caches, draft record and draft_calls;
+        #      max_tokens == 0 runs nothing.
+        #   2. Prefill the target with the prompt minus its last token (none for 1 token).
+        #   3. Each round: K = the adaptive policy's or the fixed lookahead, capped so the
+        #      round cannot pass max_tokens (K + 1 tokens at most).
+        #   4. Split the key for drafting and for verifying; draft K tokens.
+        #   5. ONE target call over [last context token, d_1 .. d_K]: (K + 1, V) logits.
+        #   6. K > 0: verify_speculation decides; record the round, report n / K to the policy.
+        #      K == 0: sample_token on the last row (report a policy-chosen K = 0).
+        #   7. Cut the emitted tokens after an EOS; extend context and result; stop at EOS.
+        #   8. Else rewind the target cache to len(context) - 1 (the draft rewinds itself).
+        #   9. Put draft_calls into the result.
+        raise NotImplementedError(
+            "Week 1 Day 5 task `SpeculativeDecoder.generate` is not written yet: "
+            "see book chapter week1-05-loop"
+        )

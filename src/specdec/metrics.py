@@ -1,5 +1,7 @@
-# Student stub: fill in the functions below. Generated from the reference by
-# `python -m specdec_course.authoring.stubs`; signatures and docstrings must stay as they are.
+# Your code goes here: replace each `raise NotImplementedError(...)` with the function's
+# code, following the TODO plan above it. Keep signatures and docstrings as they are.
+# Generated from the reference by `uv run python -m specdec_course.authoring.stubs`;
+# course maintainers regenerate this file instead of editing it.
 """Week 2 Day 2: from raw timings and counts to the figures a benchmark reports.
 
 A benchmark run leaves behind plain numbers: how many tokens each decoder
@@ -14,11 +16,14 @@ be put side by side.
 All functions take plain Python numbers (or lists of ints) and return Python
 floats; none of them runs a model.
 """
+
 from __future__ import annotations
+
 import math
 import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
+
 from specdec.theory import speedup
 
 
@@ -44,6 +49,7 @@ class BenchFigures:
             the prediction is NaN). Below 1: the decoder loses time the
             formula does not count (prefill, Python overhead, ...).
     """
+
     k: int
     spec_tokens_per_s: float
     base_tokens_per_s: float
@@ -54,6 +60,41 @@ class BenchFigures:
     v: float
     predicted_speedup: float
     measured_over_predicted: float
+
+
+# Given to students (kept in the stub): argument checks that raise a TypeError or
+# ValueError naming the argument, so the day's work is the estimates.
+def _check_count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return int(value)
+
+
+def _check_seconds(value: object, name: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def _check_rounds(accepted: Sequence[int], drafted: Sequence[int]) -> tuple[list[int], list[int]]:
+    accepted = [_check_count(a, "accepted_per_round entry") for a in accepted]
+    drafted = [_check_count(d, "drafted_per_round entry") for d in drafted]
+    if len(accepted) != len(drafted):
+        raise ValueError(
+            f"accepted_per_round and drafted_per_round must have one entry per round, "
+            f"got {len(accepted)} and {len(drafted)}"
+        )
+    for i, (a, d) in enumerate(zip(accepted, drafted, strict=True)):
+        if a > d:
+            raise ValueError(f"round {i} accepted {a} draft tokens but drafted only {d}")
+    return accepted, drafted
 
 
 def estimate_alpha(accepted_per_round: Sequence[int], drafted_per_round: Sequence[int]) -> float:
@@ -93,7 +134,13 @@ def estimate_alpha(accepted_per_round: Sequence[int], drafted_per_round: Sequenc
         ValueError: for lists of different lengths, a negative entry, or a
             round that accepted more tokens than it drafted.
     """
-    raise NotImplementedError('Week 2 Day 2 task `estimate_alpha` is not written yet: see book chapter week2-02-benchmark')
+    # TODO(W2D2): the maximum-likelihood alpha_hat = A / (A + R).
+    #   1. Check the two lists with _check_rounds.
+    #   2. A = all accepted tokens; R = rounds that ended in a rejection (accepted < drafted).
+    #   3. Return A / (A + R); NaN when A + R == 0 (nothing was drafted).
+    raise NotImplementedError(
+        "Week 2 Day 2 task `estimate_alpha` is not written yet: see book chapter week2-02-benchmark"
+    )
 
 
 def cost_ratios(target_step_s: float, draft_step_s: float, verify_s: float) -> tuple[float, float]:
@@ -113,10 +160,27 @@ def cost_ratios(target_step_s: float, draft_step_s: float, verify_s: float) -> t
     Raises:
         ValueError: if a time is not a finite number > 0.
     """
-    raise NotImplementedError('Week 2 Day 2 task `cost_ratios` is not written yet: see book chapter week2-02-benchmark')
+    # TODO(W2D2): the relative costs c and v.
+    #   1. Check that each time is a finite number > 0 (_check_seconds).
+    #   2. c = draft step / target step, v = verify pass / target step.
+    raise NotImplementedError(
+        "Week 2 Day 2 task `cost_ratios` is not written yet: see book chapter week2-02-benchmark"
+    )
 
 
-def derive_figures(k: int, *, spec_tokens: int, spec_seconds: float, base_tokens: int, base_seconds: float, accepted_per_round: Sequence[int], drafted_per_round: Sequence[int], target_step_s: float, draft_step_s: float, verify_s: float) -> BenchFigures:
+def derive_figures(
+    k: int,
+    *,
+    spec_tokens: int,
+    spec_seconds: float,
+    base_tokens: int,
+    base_seconds: float,
+    accepted_per_round: Sequence[int],
+    drafted_per_round: Sequence[int],
+    target_step_s: float,
+    draft_step_s: float,
+    verify_s: float,
+) -> BenchFigures:
     """Turn one configuration's raw measurements into the table's figures.
 
     Args:
@@ -144,4 +208,12 @@ def derive_figures(k: int, *, spec_tokens: int, spec_seconds: float, base_tokens
         ValueError: for a negative K, a token count < 1, a time that is not a
             finite number > 0, or round lists :func:`estimate_alpha` rejects.
     """
-    raise NotImplementedError('Week 2 Day 2 task `derive_figures` is not written yet: see book chapter week2-02-benchmark')
+    # TODO(W2D2): one configuration's BenchFigures.
+    #   1. Validate K and the token counts (>= 1); turn tokens and seconds into tokens/s.
+    #   2. c and v from cost_ratios, alpha from estimate_alpha, the mean accepted per
+    #      round (NaN without rounds).
+    #   3. Predict: K = 0 -> speedup(0.0, 0, c, v); no alpha -> NaN; else speedup(alpha, K, c, v).
+    #   4. Fill BenchFigures, with measured / predicted (NaN without a prediction).
+    raise NotImplementedError(
+        "Week 2 Day 2 task `derive_figures` is not written yet: see book chapter week2-02-benchmark"
+    )

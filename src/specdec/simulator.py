@@ -1,5 +1,7 @@
-# Student stub: fill in the functions below. Generated from the reference by
-# `python -m specdec_course.authoring.stubs`; signatures and docstrings must stay as they are.
+# Your code goes here: replace each `raise NotImplementedError(...)` with the function's
+# code, following the TODO plan above it. Keep signatures and docstrings as they are.
+# Generated from the reference by `uv run python -m specdec_course.authoring.stubs`;
+# course maintainers regenerate this file instead of editing it.
 """Week 2 Day 1: a speculative-decoding simulator with a virtual clock.
 
 Real models make experiments slow and noisy. Here both "models" are
@@ -14,17 +16,21 @@ lookahead policies on workloads whose agreement changes mid-generation.
 NumPy (not MLX) is used on purpose: the vectors are tiny and the work is
 per-token control flow, where NumPy's scalar overhead is lower.
 """
+
 from __future__ import annotations
+
 import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
+
 import numpy as np
 
 
-class Event(str, Enum):
+# A str mixin rather than StrEnum (ruff UP042): str(Event.BONUS) stays "Event.BONUS".
+class Event(str, Enum):  # noqa: UP042
     """What happened at one position of a speculative round.
 
     A round is always ``ACCEPTED * n`` followed by either
@@ -33,10 +39,11 @@ class Event(str, Enum):
     (all K draft tokens were accepted and the target's extra token is kept).
     Emitted tokens are the ACCEPTED ones plus the CORRECTION or BONUS one.
     """
-    ACCEPTED = 'accepted'
-    REJECTED = 'rejected'
-    CORRECTION = 'correction'
-    BONUS = 'bonus'
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CORRECTION = "correction"
+    BONUS = "bonus"
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class SimulationResult:
             same number of tokens (``tokens * target_ms``).
         speedup: ``target_only_ms / spec_ms``.
     """
+
     tokens: int
     rounds: int
     trace: list[list[Event]]
@@ -65,7 +73,20 @@ class SimulationResult:
     speedup: float
 
 
-def synthetic_pair(vocab_size: int, agreement: float, rng: np.random.Generator | int | None=None) -> tuple[np.ndarray, np.ndarray]:
+# Given to students (kept in the stub): the agreement check.
+def _check_agreement(agreement: float) -> float:
+    if (
+        isinstance(agreement, bool)
+        or not isinstance(agreement, numbers.Real)
+        or not 0.0 <= agreement <= 1.0
+    ):
+        raise ValueError(f"agreement must be a number in [0, 1], got {agreement!r}")
+    return float(agreement)
+
+
+def synthetic_pair(
+    vocab_size: int, agreement: float, rng: np.random.Generator | int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A random target/draft pair of next-token distributions with a set overlap.
 
     Construction: split the vocabulary at random into two halves ``A`` and
@@ -92,10 +113,30 @@ def synthetic_pair(vocab_size: int, agreement: float, rng: np.random.Generator |
     Raises:
         ValueError: if ``vocab_size < 2`` or ``agreement`` is outside ``[0, 1]``.
     """
-    raise NotImplementedError('Week 2 Day 1 task `synthetic_pair` is not written yet: see book chapter week2-01-theory')
+    # TODO(W2D1): a random (p, q) whose overlap is the agreement.
+    #   1. Validate vocab_size (an int >= 2) and the agreement.
+    #   2. Split the vocabulary at random into two halves A and B.
+    #   3. Draw flat-Dirichlet s over all tokens, u over A only, w over B only.
+    #   4. p = a * s + (1 - a) * u and q = a * s + (1 - a) * w, so min(p, q) = a * s.
+    raise NotImplementedError(
+        "Week 2 Day 1 task `synthetic_pair` is not written yet: see book chapter week2-01-theory"
+    )
 
 
-def verify_token(p: np.ndarray, q: np.ndarray, token: int, rng: np.random.Generator) -> tuple[bool, int]:
+# Given to students (kept in the stub): a sampling utility that verify_token and
+# simulate_generation share; the day's subject is the rule around it.
+def _draw(probs: np.ndarray, rng: np.random.Generator) -> int:
+    # Inverse-CDF sampling of an (possibly unnormalised) vector: much cheaper
+    # than rng.choice for one draw, and a zero-probability token has a
+    # zero-width interval, so it is never drawn.
+    cdf = np.cumsum(probs)
+    index = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+    return min(index, len(probs) - 1)
+
+
+def verify_token(
+    p: np.ndarray, q: np.ndarray, token: int, rng: np.random.Generator
+) -> tuple[bool, int]:
     """Accept or replace one draft token (the speculative sampling rule).
 
     The draft proposed ``token ~ q``. Accept it with probability
@@ -116,10 +157,27 @@ def verify_token(p: np.ndarray, q: np.ndarray, token: int, rng: np.random.Genera
     Raises:
         ValueError: if ``q[token] == 0`` (the draft could not have proposed it).
     """
-    raise NotImplementedError('Week 2 Day 1 task `verify_token` is not written yet: see book chapter week2-01-theory')
+    # TODO(W2D1): accept or replace one draft token, in NumPy.
+    #   1. Refuse a token with q = 0: it cannot have been drafted.
+    #   2. Accept with probability min(1, p / q): one uniform u, accept if u * q < p.
+    #   3. Otherwise draw from the residual max(0, p - q) (p itself if it is empty).
+    raise NotImplementedError(
+        "Week 2 Day 1 task `verify_token` is not written yet: see book chapter week2-01-theory"
+    )
 
 
-def simulate_generation(max_tokens: int, *, agreement: float | Callable[[int], float], lookahead: int=4, adaptive: Any | None=None, target_ms: float=10.0, draft_ms: float=1.0, verify_ms: float | Callable[[int], float] | None=None, vocab_size: int=16, seed: int=0) -> SimulationResult:
+def simulate_generation(
+    max_tokens: int,
+    *,
+    agreement: float | Callable[[int], float],
+    lookahead: int = 4,
+    adaptive: Any | None = None,
+    target_ms: float = 10.0,
+    draft_ms: float = 1.0,
+    verify_ms: float | Callable[[int], float] | None = None,
+    vocab_size: int = 16,
+    seed: int = 0,
+) -> SimulationResult:
     """Simulate one speculative generation of ``max_tokens`` tokens.
 
     Each round:
@@ -176,4 +234,19 @@ def simulate_generation(max_tokens: int, *, agreement: float | Callable[[int], f
             returned by the function), or a lookahead from ``adaptive`` that
             is not an int ``>= 0``.
     """
-    raise NotImplementedError('Week 2 Day 1 task `simulate_generation` is not written yet: see book chapter week2-01-theory')
+    # TODO(W2D1): a whole generation on a virtual clock.
+    #   1. Validate max_tokens, lookahead, target_ms, draft_ms and verify_ms (a number,
+    #      a function of K, or None for target_ms).
+    #   2. Make alpha a function of the token index; seed one NumPy generator.
+    #   3. Each round: K from the policy or the fixed lookahead (check it), capped at
+    #      max_tokens - tokens - 1.
+    #   4. Per draft position: a fresh synthetic_pair at that index, x ~ q, verify_token;
+    #      record ACCEPTED, or REJECTED + CORRECTION and end the round.
+    #   5. All K accepted: draw a bonus token from a fresh p and record BONUS.
+    #   6. Advance the clock by K * draft_ms + verify_ms(K); count accepted + 1 tokens.
+    #   7. Report the round to the policy (K >= 1, or a K = 0 the policy chose).
+    #   8. Return a SimulationResult; the speedup is against tokens * target_ms.
+    raise NotImplementedError(
+        "Week 2 Day 1 task `simulate_generation` is not written yet: "
+        "see book chapter week2-01-theory"
+    )

@@ -1,5 +1,7 @@
-# Student stub: fill in the functions below. Generated from the reference by
-# `python -m specdec_course.authoring.stubs`; signatures and docstrings must stay as they are.
+# Your code goes here: replace each `raise NotImplementedError(...)` with the function's
+# code, following the TODO plan above it. Keep signatures and docstrings as they are.
+# Generated from the reference by `uv run python -m specdec_course.authoring.stubs`;
+# course maintainers regenerate this file instead of editing it.
 """Week 2 Day 1: how fast can speculative decoding be?
 
 Before timing anything we predict. If every draft token is accepted
@@ -12,12 +14,48 @@ which speculating loses time.
 
 All functions take plain Python numbers and return Python floats or ints.
 """
+
 from __future__ import annotations
+
 import math
 import numbers
+
 import mlx.core as mx
 import numpy as np
-PROB_SUM_TOLERANCE = 0.0001
+
+# Probability vectors from float32 models sum to 1 only up to rounding.
+PROB_SUM_TOLERANCE = 1e-4
+
+
+# Given to students (kept in the stub): argument checks that raise a TypeError or
+# ValueError naming the argument, so the day's work is the theory, not validation.
+def _check_alpha(alpha: float) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(
+            f"alpha must be a real number in [0, 1], got {type(alpha).__name__} {alpha!r}"
+        )
+    alpha = float(alpha)
+    if not 0.0 <= alpha <= 1.0:  # also rejects NaN
+        raise ValueError(f"alpha (the per-token acceptance rate) must be in [0, 1], got {alpha!r}")
+    return alpha
+
+
+def _check_k(k: int, name: str = "k") -> int:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"{name} (the lookahead K) must be an int, got {type(k).__name__} {k!r}")
+    if k < 0:
+        raise ValueError(f"{name} (the lookahead K) must be >= 0, got {k}")
+    return int(k)
+
+
+def _check_cost(value: float, name: str, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    value = float(value)
+    if value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return value
 
 
 def expected_tokens_per_round(alpha: float, k: int) -> float:
@@ -43,7 +81,33 @@ def expected_tokens_per_round(alpha: float, k: int) -> float:
         TypeError: if ``k`` is not an int or ``alpha`` not a real number.
         ValueError: if ``alpha`` is outside ``[0, 1]`` (or NaN) or ``k < 0``.
     """
-    raise NotImplementedError('Week 2 Day 1 task `expected_tokens_per_round` is not written yet: see book chapter week2-01-theory')
+    # TODO(W2D1): E(alpha, K) = 1 + alpha + ... + alpha^K.
+    #   1. Validate alpha and K with the checks above.
+    #   2. alpha = 0 or K = 0 gives 1; alpha = 1 gives K + 1.
+    #   3. Otherwise the closed form, with alpha^(K+1) - 1 from expm1/log1p so that
+    #      alpha close to 1 loses no precision.
+    raise NotImplementedError(
+        "Week 2 Day 1 task `expected_tokens_per_round` is not written yet: "
+        "see book chapter week2-01-theory"
+    )
+
+
+def _as_probs(x: mx.array | np.ndarray, name: str) -> np.ndarray:
+    if isinstance(x, mx.array):
+        x = np.array(x.astype(mx.float32))
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"{name} must be a non-empty probability vector of shape (V,), got shape {arr.shape}"
+        )
+    if not np.isfinite(arr).all() or (arr < 0).any():
+        raise ValueError(f"{name} must be finite and non-negative")
+    total = float(arr.sum())
+    if abs(total - 1.0) > PROB_SUM_TOLERANCE:
+        raise ValueError(
+            f"{name} must sum to 1 (within {PROB_SUM_TOLERANCE:g}), it sums to {total:.6g}"
+        )
+    return arr
 
 
 def acceptance_rate(p: mx.array | np.ndarray, q: mx.array | np.ndarray) -> float:
@@ -67,10 +131,16 @@ def acceptance_rate(p: mx.array | np.ndarray, q: mx.array | np.ndarray) -> float
             negative or not finite, or a vector does not sum to 1 within
             ``PROB_SUM_TOLERANCE``.
     """
-    raise NotImplementedError('Week 2 Day 1 task `acceptance_rate` is not written yet: see book chapter week2-01-theory')
+    # TODO(W2D1): alpha = sum(min(p, q)) = 1 - TV(p, q).
+    #   1. Convert and check both vectors with _as_probs.
+    #   2. Refuse different shapes (ValueError).
+    #   3. Sum the elementwise minimum in float64; clip to 1 against rounding.
+    raise NotImplementedError(
+        "Week 2 Day 1 task `acceptance_rate` is not written yet: see book chapter week2-01-theory"
+    )
 
 
-def speedup(alpha: float, k: int, c: float, v: float=1.0) -> float:
+def speedup(alpha: float, k: int, c: float, v: float = 1.0) -> float:
     """Predicted speedup of speculative decoding over plain target decoding.
 
     Plain decoding costs 1 (one target forward) per token. A speculative
@@ -95,10 +165,16 @@ def speedup(alpha: float, k: int, c: float, v: float=1.0) -> float:
             ``alpha`` and ``k``; ValueError for a negative or non-finite
             ``c`` or a non-positive or non-finite ``v``.
     """
-    raise NotImplementedError('Week 2 Day 1 task `speedup` is not written yet: see book chapter week2-01-theory')
+    # TODO(W2D1): S = E(alpha, K) / (K * c + v).
+    #   1. E(alpha, K) from expected_tokens_per_round (it validates alpha and K).
+    #   2. Validate c (>= 0) and v (> 0) with _check_cost.
+    #   3. Divide by the cost of one round, K * c + v.
+    raise NotImplementedError(
+        "Week 2 Day 1 task `speedup` is not written yet: see book chapter week2-01-theory"
+    )
 
 
-def optimal_lookahead(alpha: float, c: float, v: float=1.0, *, k_max: int=32) -> int:
+def optimal_lookahead(alpha: float, c: float, v: float = 1.0, *, k_max: int = 32) -> int:
     """The lookahead K that maximises the predicted speedup.
 
     Searches ``K = 1 .. k_max`` for the largest :func:`speedup`; ties (equal
@@ -119,10 +195,17 @@ def optimal_lookahead(alpha: float, c: float, v: float=1.0, *, k_max: int=32) ->
         TypeError / ValueError: for arguments :func:`speedup` rejects or a
             bad ``k_max``.
     """
-    raise NotImplementedError('Week 2 Day 1 task `optimal_lookahead` is not written yet: see book chapter week2-01-theory')
+    # TODO(W2D1): the K with the largest predicted speedup.
+    #   1. Validate k_max, and alpha, c, v even when k_max == 0 (call speedup once).
+    #   2. Start from K = 0 with speedup 1: plain decoding.
+    #   3. Try K = 1 .. k_max; take a K only if it beats the best by a relative 1e-12,
+    #      so exact ties go to the smaller K.
+    raise NotImplementedError(
+        "Week 2 Day 1 task `optimal_lookahead` is not written yet: see book chapter week2-01-theory"
+    )
 
 
-def break_even_alpha(k: int, c: float, v: float=1.0) -> float:
+def break_even_alpha(k: int, c: float, v: float = 1.0) -> float:
     """The acceptance rate at which speculating with K drafts stops losing time.
 
     ``S(alpha, K, c, v)`` increases with alpha (for ``K >= 1``), so there is
@@ -146,4 +229,10 @@ def break_even_alpha(k: int, c: float, v: float=1.0) -> float:
     Raises:
         TypeError / ValueError: for arguments :func:`speedup` rejects.
     """
-    raise NotImplementedError('Week 2 Day 1 task `break_even_alpha` is not written yet: see book chapter week2-01-theory')
+    # TODO(W2D1): the alpha where the speedup crosses 1.
+    #   1. Speedup at alpha = 0 already >= 1: return 0.0.
+    #   2. Speedup at alpha = 1 still < 1: return math.inf.
+    #   3. Otherwise bisect on [0, 1] (the speedup grows with alpha) to about 1e-13.
+    raise NotImplementedError(
+        "Week 2 Day 1 task `break_even_alpha` is not written yet: see book chapter week2-01-theory"
+    )

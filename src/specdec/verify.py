@@ -1,5 +1,7 @@
-# Student stub: fill in the functions below. Generated from the reference by
-# `python -m specdec_course.authoring.stubs`; signatures and docstrings must stay as they are.
+# Your code goes here: replace each `raise NotImplementedError(...)` with the function's
+# code, following the TODO plan above it. Keep signatures and docstrings as they are.
+# Generated from the reference by `uv run python -m specdec_course.authoring.stubs`;
+# course maintainers regenerate this file instead of editing it.
 """Week 1 Day 4: verification - accept, reject, correct.
 
 Given K draft tokens, the draft's logits that produced them and the target's
@@ -7,13 +9,28 @@ logits from ONE forward pass over them, decide how many draft tokens to keep
 and which token to emit next. With the rule of Leviathan et al. (2023) the
 emitted tokens follow the target's distribution exactly, whatever the draft.
 """
+
 from __future__ import annotations
+
 import mlx.core as mx
+
 from specdec.sampling import logits_to_probs, sample_from_probs
+
+# The residual's mass sum(max(0, p - q)) equals the probability of the rejection
+# that led to it. Below 1e-12 that rejection (practically) never happens and what
+# is left is float32 rounding noise of p == q; normalising noise would amplify it,
+# while drawing from p instead moves the output distribution by at most 1e-12.
 _EMPTY_RESIDUAL = 1e-12
 
 
-def verify_speculation(draft_tokens: list[int], target_logits: mx.array, draft_logits: mx.array, *, temperature: float=0.0, key: mx.array | None=None) -> tuple[int, list[int]]:
+def verify_speculation(
+    draft_tokens: list[int],
+    target_logits: mx.array,
+    draft_logits: mx.array,
+    *,
+    temperature: float = 0.0,
+    key: mx.array | None = None,
+) -> tuple[int, list[int]]:
     """Accept a prefix of the draft and emit one more token.
 
     Args:
@@ -41,4 +58,17 @@ def verify_speculation(draft_tokens: list[int], target_logits: mx.array, draft_l
     Raises:
         ValueError: if the shapes do not match ``K`` as described.
     """
-    raise NotImplementedError('Week 1 Day 4 task `verify_speculation` is not written yet: see book chapter week1-04-verify')
+    # TODO(W1D4): accept a prefix of the draft, emit one more token.
+    #   1. Check both logits' shapes against K = len(draft_tokens) (ValueError naming them).
+    #   2. T = 0: accept while the target's argmax equals the draft token; emit the argmax
+    #      of the row where you stopped (row K after full acceptance: the bonus).
+    #   3. T > 0: p, q = logits_to_probs of target and draft; split the key in two when
+    #      one is given (key=None means MLX's global generator).
+    #   4. Accept d_i while u * q(d_i) < p(d_i) and q(d_i) > 0; stop at the first rejection.
+    #   5. Rejected at row n: draw from max(0, p - q) normalised (p itself if it is empty).
+    #   6. All K accepted: draw the bonus token from p at row K.
+    #   7. Return (n, draft_tokens[:n] + [token]) with Python ints.
+    raise NotImplementedError(
+        "Week 1 Day 4 task `verify_speculation` is not written yet: "
+        "see book chapter week1-04-verify"
+    )

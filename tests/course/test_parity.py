@@ -32,13 +32,16 @@ def test_stubs_are_what_the_generator_makes():
 
 def test_pass_body_is_refused(src_copy):
     f = src_copy / "sampling.py"
-    f.write_text(f.read_text().replace("raise NotImplementedError('Week 1 Day 1 task `sample_token`", "pass  #", 1))
+    text = f.read_text()
+    start = text.index('    raise NotImplementedError(\n        "Week 1 Day 1 task `sample_token`')
+    end = text.index(")\n", start) + 2
+    f.write_text(text[:start] + "    pass\n" + text[end:])
     assert any("sampling.sample_token" in p and "body must be" in p for p in parity_problems(src_copy, REF))
 
 
 def test_changed_signature_is_refused(src_copy):
     f = src_copy / "sampling.py"
-    f.write_text(f.read_text().replace("temperature: float=1.0", "temp: float=1.0", 1))
+    f.write_text(f.read_text().replace("temperature: float = 1.0", "temp: float = 1.0", 1))
     assert any("signature or docstring differs" in p for p in parity_problems(src_copy, REF))
 
 
