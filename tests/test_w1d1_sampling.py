@@ -80,10 +80,23 @@ class TestLogitsToProbs:
         logits = (mx.random.normal((64,), key=mx.random.key(2)) * 3).astype(dtype)
         p = logits_to_probs(logits, 0.8)
         assert p.dtype == mx.float32, f"{dtype} logits must give float32 probabilities, got {p.dtype}"
-        x = np.array(logits.astype(mx.float32), dtype=np.float64) / 0.8
-        exact = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
-        err = np.abs(_np(p) - exact).max()
-        assert err < 1e-6, f"error {err:.2e} vs float64 softmax: cast the logits to float32 before the math"
+        z = np.array(logits.astype(mx.float32), dtype=np.float64)
+
+        def softmax(x):
+            return np.exp(x - x.max()) / np.exp(x - x.max()).sum()
+
+        got, exact = _np(p), softmax(z / 0.8)
+        err = np.abs(got - exact).max()
+        # Name the bug by its signature, not by the size of the error alone: a wrong formula
+        # (T multiplied, not divided) is far off; math left in low precision is close but not
+        # float32-close (bf16 keeps ~3 digits: errors ~1e-3 of the largest probability).
+        if np.abs(got - softmax(z * 0.8)).max() < 0.02 * exact.max():
+            hint = "the logits were multiplied by T = 0.8: divide them by T"
+        elif err < 0.02 * exact.max():
+            hint = f"{dtype} precision loss: cast the logits to float32 before any arithmetic"
+        else:
+            hint = "the values are not softmax(logits / T) of the float32 logits"
+        assert err < 1e-6, f"error {err:.2e} vs the float64 softmax at T = 0.8: {hint}"
 
     @pytest.mark.parametrize("bad", [-0.5, float("nan"), float("inf")])
     def test_rejects_bad_temperature(self, bad):
@@ -143,3 +156,30 @@ class TestSampleToken:
     def test_rejects_batched_logits(self):
         with pytest.raises(ValueError):
             sample_token(mx.zeros((2, 5)), 1.0, key=mx.random.key(0))
+
+
+# Every rejected value for every argument that takes a number: one clear exception, never a
+# NaN row or a silently clipped value. (Wrong types may raise TypeError or ValueError.)
+BAD_TEMPERATURES = [-0.5, -1e-9, float("nan"), float("inf"), float("-inf"), "0.5", None]
+
+
+class TestEveryBadArgument:
+    @pytest.mark.parametrize("bad", BAD_TEMPERATURES, ids=repr)
+    def test_logits_to_probs_rejects_temperature(self, bad):
+        with pytest.raises((ValueError, TypeError), match="temperature"):
+            logits_to_probs(mx.array([1.0, 2.0]), bad)
+
+    @pytest.mark.parametrize("bad", BAD_TEMPERATURES, ids=repr)
+    @pytest.mark.parametrize("with_key", [False, True])
+    def test_sample_token_rejects_temperature(self, bad, with_key):
+        key = mx.random.key(0) if with_key else None
+        with pytest.raises((ValueError, TypeError), match="temperature"):
+            sample_token(mx.array([1.0, 2.0, 0.5]), bad, key=key)
+
+    @pytest.mark.parametrize("probs", [[0.5, float("nan"), 0.5], [0.2, float("inf"), 0.1], [0.0, 0.0],
+                                       [[0.5, 0.5]]], ids=["nan", "inf", "no-mass", "2-D"])
+    @pytest.mark.parametrize("with_key", [False, True])
+    def test_sample_from_probs_rejects(self, probs, with_key):
+        key = mx.random.key(0) if with_key else None
+        with pytest.raises(ValueError):
+            sample_from_probs(mx.array(probs), key=key)

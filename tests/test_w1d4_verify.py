@@ -90,6 +90,18 @@ Q = np.array([[0.10, 0.20, 0.30, 0.25, 0.15], [0.40, 0.30, 0.15, 0.10, 0.05]])
 N = 4000  # draws per statistical test; chi-square / binomial at false-failure 1e-4 each
 
 
+def check_round(drafts, n, tokens, vocab):
+    """Fail with the student's bug named (never an IndexError in a test) on a malformed result."""
+    k = len(drafts)
+    assert type(n) is int and 0 <= n <= k, f"n must be an int in [0, K={k}], got {n!r}"
+    assert isinstance(tokens, list) and len(tokens) == n + 1, (
+        f"n={n} but {len(tokens) if isinstance(tokens, list) else tokens!r} tokens: return the n accepted "
+        "draft tokens plus exactly ONE more (the correction, or the bonus token after full acceptance)"
+    )
+    assert tokens[:n] == drafts[:n], f"the first n={n} tokens must be the accepted drafts {drafts[:n]}, got {tokens}"
+    assert all(type(t) is int and 0 <= t < vocab for t in tokens), f"tokens must be ints in [0, {vocab}): {tokens}"
+
+
 def run_trials(p_rows, q_rows, temperature, n_trials, seed):
     """Draft K tokens from q (numpy, independent of the student's code), verify, collect."""
     rng = np.random.default_rng(seed)
@@ -101,7 +113,9 @@ def run_trials(p_rows, q_rows, temperature, n_trials, seed):
     out = []
     for i in range(n_trials):
         drafts = [int(rng.choice(q_t.shape[1], p=q_t[j])) for j in range(k)]
-        out.append((drafts, *verify_speculation(drafts, tl, dl, temperature=temperature, key=keys[i])))
+        n, tokens = verify_speculation(drafts, tl, dl, temperature=temperature, key=keys[i])
+        check_round(drafts, n, tokens, q_t.shape[1])
+        out.append((drafts, n, tokens))
     return out
 
 
@@ -161,7 +175,8 @@ class TestSampling:
         q = log_probs([[0.0, 0.5, 0.5]])
         for seed in range(20):
             n, tokens = verify_speculation([0], p, q, temperature=1.0, key=mx.random.key(seed))
-            assert n == 0 and tokens[0] in (0, 1), f"q(x)=0 must count as a rejection, got {(n, tokens)}"
+            assert n == 0 and len(tokens) == 1 and tokens[0] in (0, 1), (
+                f"q(x)=0 must count as a rejection (then one correction token), got {(n, tokens)}")
 
     def test_empty_residual_gives_a_valid_token(self):
         # p == q, and the draft token has probability 0 under both: rejected, and
@@ -169,11 +184,45 @@ class TestSampling:
         probs = log_probs([[0.5, 0.5, 0.0, 0.0], [0.25] * 4])
         for seed in range(20):
             n, tokens = verify_speculation([2], probs, probs[:1], temperature=1.0, key=mx.random.key(seed))
-            assert n == 0 and tokens[0] in (0, 1), (
-                f"got {(n, tokens)}: an all-zero residual must not be normalised by 0"
+            assert n == 0 and len(tokens) == 1 and tokens[0] in (0, 1), (
+                f"got {(n, tokens)}: an all-zero residual must not be normalised by 0 "
+                "(reject, then emit one valid token drawn from p)"
             )
 
     def test_reproducible_with_same_key(self):
         tl, dl = log_probs(P), log_probs(Q)
         runs = {tuple(verify_speculation([1, 3], tl, dl, temperature=1.0, key=mx.random.key(42))[1]) for _ in range(5)}
         assert len(runs) == 1, "the same key must give the same decision"
+
+
+class TestWholeRound:
+    """The law of a whole K = 2 round, not just its first token.
+
+    Bugs that keep the first emitted token right (the residual taken from the wrong row, a
+    bonus token from the draft, one uniform shared by every position, counting accepted
+    positions past a rejection) only show in the number of accepted tokens and in the
+    later tokens. Rows do not depend on earlier tokens here, so completing every round's
+    output to 3 tokens with fresh target draws must give exactly p0 x p1 x p2.
+    2000 rounds (each of those bugs moves >= 1/3 of them to a wrong law), chi-square at
+    false-failure 1e-4 for each of the two checks, a fixed seed.
+    """
+
+    def test_accepted_count_and_all_tokens_follow_the_target(self, temperature=0.7):
+        p, q = at_temperature(P, temperature), at_temperature(Q, temperature)
+        trials = run_trials(P, Q, temperature, 2000, seed=21)
+        alpha = np.minimum(p[:2], q).sum(-1)
+        exact_n = {0: 1 - alpha[0], 1: alpha[0] * (1 - alpha[1]), 2: alpha[0] * alpha[1]}
+        assert_follows(Counter(n for _, n, _ in trials), exact_n,
+                       what=f"the number of accepted tokens n in a K=2 round at T={temperature} "
+                            "(P(n=j) = alpha_1 ... alpha_j (1 - alpha_(j+1)); stop at the FIRST rejection, "
+                            "one fresh uniform per position, accept with min(1, p/q))")
+        rng = np.random.default_rng(22)
+        completed = Counter()
+        for _, _, tokens in trials:
+            full = tokens + [int(rng.choice(5, p=p[j])) for j in range(len(tokens), 3)]
+            completed[tuple(full)] += 1
+        exact = {(a, b, c): p[0, a] * p[1, b] * p[2, c] for a in range(5) for b in range(5) for c in range(5)}
+        assert_follows(completed, exact,
+                       what=f"the tokens of a K=2 round at T={temperature} (every position must follow its "
+                            "target row: the correction from max(0, p - q) of the REJECTED row, the bonus "
+                            "token from p's last row)")

@@ -505,3 +505,119 @@ class TestSimulateGeneration:
             simulate_generation(10, agreement=lambda n: 2.0)
         with pytest.raises(ValueError):
             simulate_generation(10, agreement=0.5, target_ms=0.0)
+
+
+class TestEventTimingAndOrder:
+    """Where every event of every round happens, not only the totals.
+
+    With alpha(n) = 1 the draft is always accepted (p == q) and with alpha(n) = 0 always
+    rejected (disjoint supports), so a position-dependent agreement fixes the whole trace:
+    it shows which token index each verification and each bonus looked at.
+    """
+
+    @staticmethod
+    def alpha(n):
+        return 0.0 if n % 3 == 2 else 1.0
+
+    @staticmethod
+    def expected(max_tokens, k_wanted, alpha):
+        """The trace by the rules of the docstring, written out independently."""
+        trace, tokens = [], 0
+        while tokens < max_tokens:
+            k = min(k_wanted, max_tokens - tokens - 1)
+            events, accepted = [], 0
+            for i in range(k):
+                if alpha(tokens + i) == 0.0:
+                    events += [Event.REJECTED, Event.CORRECTION]
+                    break
+                events.append(Event.ACCEPTED)
+                accepted += 1
+            else:
+                events.append(Event.BONUS)
+            trace.append((k, events))
+            tokens += accepted + 1
+        return trace
+
+    @pytest.mark.parametrize("k", [1, 2, 4, 6])
+    def test_every_event_sits_at_its_token_index(self, k):
+        verify_calls = []
+
+        def verify_ms(kk):
+            verify_calls.append(kk)
+            return 10.0 + kk
+
+        r = simulate_generation(31, agreement=self.alpha, lookahead=k, target_ms=10.0, draft_ms=2.0,
+                                verify_ms=verify_ms, seed=0)
+        want = self.expected(31, k, self.alpha)
+        for i, ((wk, events), got, gk) in enumerate(zip(want, r.trace, r.lookaheads)):
+            assert (gk, [e.value for e in got]) == (wk, [e.value for e in events]), (
+                f"K={k}, round {i}: got K={gk} {[e.value for e in got]}, want K={wk} "
+                f"{[e.value for e in events]}. alpha(n) is 0 at every third token index: draft position i "
+                "of a round starting at token t is index t + i, the bonus index t + K; a rejection "
+                "ends the round with REJECTED then CORRECTION"
+            )
+        assert len(r.trace) == len(want), f"{len(r.trace)} rounds, want {len(want)}"
+        assert r.accepted == [e.count(Event.ACCEPTED) for _, e in want]
+        assert verify_calls == r.lookaheads, (
+            f"verify_ms must be charged once per round, with that round's K, in order: called with "
+            f"{verify_calls[:8]}..., rounds used K = {r.lookaheads[:8]}..."
+        )
+        assert r.spec_ms == pytest.approx(sum(kk * 2.0 + 10.0 + kk for kk in r.lookaheads), rel=1e-12)
+
+
+BAD_NUMBERS = [float("nan"), float("inf"), float("-inf"), "1", True, None]
+
+
+class TestEveryBadArgument:
+    """Each rejected value of each argument (TypeError or ValueError), other arguments valid."""
+
+    @pytest.mark.parametrize("alpha", [-0.1, 1.1, *BAD_NUMBERS], ids=repr)
+    def test_alpha(self, alpha):
+        for call in (lambda: expected_tokens_per_round(alpha, 3), lambda: speedup(alpha, 3, 0.1, 1.2),
+                     lambda: optimal_lookahead(alpha, 0.1, 1.2, k_max=8)):
+            with pytest.raises((TypeError, ValueError)):
+                call()
+
+    @pytest.mark.parametrize("k", [-1, 2.0, "3", True, None, float("nan")], ids=repr)
+    def test_k(self, k):
+        for call in (lambda: expected_tokens_per_round(0.5, k), lambda: speedup(0.5, k, 0.1, 1.2),
+                     lambda: break_even_alpha(k, 0.1, 1.2), lambda: optimal_lookahead(0.5, 0.1, 1.2, k_max=k)):
+            with pytest.raises((TypeError, ValueError)):
+                call()
+
+    @pytest.mark.parametrize("c", [-0.1, *BAD_NUMBERS], ids=repr)
+    def test_draft_cost(self, c):
+        for call in (lambda: speedup(0.5, 3, c, 1.2), lambda: optimal_lookahead(0.5, c, 1.2, k_max=8),
+                     lambda: break_even_alpha(3, c, 1.2)):
+            with pytest.raises((TypeError, ValueError)):
+                call()
+
+    @pytest.mark.parametrize("v", [0.0, -1.0, *BAD_NUMBERS], ids=repr)
+    def test_verify_cost(self, v):
+        for call in (lambda: speedup(0.5, 3, 0.1, v), lambda: optimal_lookahead(0.5, 0.1, v, k_max=8),
+                     lambda: break_even_alpha(3, 0.1, v)):
+            with pytest.raises((TypeError, ValueError)):
+                call()
+
+    @pytest.mark.parametrize("p", [[0.5, float("nan"), 0.5], [1.2, -0.2], [0.3, 0.3], [[0.5, 0.5]], []],
+                             ids=["nan", "negative", "sum<1", "2-D", "empty"])
+    def test_acceptance_rate(self, p):
+        with pytest.raises(ValueError):
+            acceptance_rate(np.array(p), np.array([0.5, 0.5]) if np.ndim(p) == 1 and len(p) == 2 else np.array(p))
+
+    BAD_SIM = [("max_tokens", v) for v in (0, -1, 2.0, True, None)] + [
+        ("lookahead", v) for v in (-1, 2.0, True, None)] + [
+        ("agreement", v) for v in (-0.1, 1.5, float("nan"), float("inf"), "0.5", None, lambda n: float("nan"))] + [
+        ("target_ms", v) for v in (0.0, -1.0, float("nan"), float("inf"), "1", None)] + [
+        ("draft_ms", v) for v in (-1.0, float("nan"), float("inf"), "1", None)] + [
+        ("verify_ms", v) for v in (0.0, -1.0, float("nan"), float("inf"), "1", lambda k: 0.0,
+                                   lambda k: float("nan"))] + [
+        ("vocab_size", v) for v in (1, 0, 2.0, True)]
+
+    @pytest.mark.parametrize("name,bad", BAD_SIM, ids=lambda v: repr(v)[:12])
+    def test_simulate_generation(self, name, bad):
+        kwargs = dict(max_tokens=20, agreement=0.6, lookahead=3, target_ms=10.0, draft_ms=1.0,
+                      verify_ms=lambda k: 10.0 + k, vocab_size=8, seed=1)
+        kwargs[name] = bad
+        with pytest.raises((TypeError, ValueError)):
+            simulate_generation(**kwargs)

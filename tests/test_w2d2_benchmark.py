@@ -246,3 +246,50 @@ class TestDeriveFigures:
     def test_negative_k_is_a_value_error(self):
         with pytest.raises(ValueError):
             derive_figures(-1, **MEASURED)
+
+
+class TestEveryBadArgument:
+    """Every rejected value of every argument of derive_figures / cost_ratios / estimate_alpha."""
+
+    SECONDS = ["spec_seconds", "base_seconds", "target_step_s", "draft_step_s", "verify_s"]
+    BAD_SECONDS = [0.0, -0.5, math.nan, math.inf, -math.inf, "0.2", None, True]
+    COUNTS = ["spec_tokens", "base_tokens"]
+    BAD_COUNTS = [-1, 0, 2.5, "17", None, True, math.nan]
+
+    @pytest.mark.parametrize("field", SECONDS)
+    @pytest.mark.parametrize("bad", BAD_SECONDS, ids=repr)
+    def test_times(self, field, bad):
+        with pytest.raises((TypeError, ValueError)):
+            derive_figures(4, **{**MEASURED, field: bad})
+
+    @pytest.mark.parametrize("position", [0, 1, 2])
+    @pytest.mark.parametrize("bad", BAD_SECONDS, ids=repr)
+    def test_cost_ratio_times(self, position, bad):
+        times = [0.025, 0.005, 0.03]
+        times[position] = bad
+        with pytest.raises((TypeError, ValueError)):
+            cost_ratios(*times)
+
+    @pytest.mark.parametrize("field", COUNTS)
+    @pytest.mark.parametrize("bad", BAD_COUNTS, ids=repr)
+    def test_token_counts(self, field, bad):
+        with pytest.raises((TypeError, ValueError)):
+            derive_figures(4, **{**MEASURED, field: bad})
+
+    @pytest.mark.parametrize("k", [-1, 2.5, "4", None, True], ids=repr)
+    def test_k(self, k):
+        with pytest.raises((TypeError, ValueError)):
+            derive_figures(k, **MEASURED)
+
+    @pytest.mark.parametrize("accepted,drafted", [
+        ([4, 4, 1, 3, 0], [4, 4, 4, 4]),          # lengths differ
+        ([4, 4, 1, 3, 5], [4, 4, 4, 4, 4]),       # more accepted than drafted
+        ([4, 4, 1, 3, -1], [4, 4, 4, 4, 4]),      # negative
+        ([4, 4, 1.5, 3, 0], [4, 4, 4, 4, 4]),     # not an int
+        ([4, 4, 1, 3, 0], [4, 4, 4, 4, None]),    # not an int
+    ], ids=["lengths", "a>d", "negative", "float", "None"])
+    def test_round_counts(self, accepted, drafted):
+        with pytest.raises((TypeError, ValueError)):
+            estimate_alpha(accepted, drafted)
+        with pytest.raises((TypeError, ValueError)):
+            derive_figures(4, **{**MEASURED, "accepted_per_round": accepted, "drafted_per_round": drafted})

@@ -304,7 +304,7 @@ class TestDecoderIntegration:
         from specdec_course.testing import tiny_pair
         from tests.w1_helpers import mlx_lm_greedy
 
-        draft, target = tiny_pair(0, noise=0.0)  # identical models: every draft token is accepted
+        draft, target = tiny_pair(6, noise=0.0)  # identical models: every draft token is accepted
         policy = AdaptiveSpeculator(2, min_lookahead=1, max_lookahead=8, window=2)
         result = SpeculativeDecoder(draft, target, 2, adaptive=policy).generate(mx.array([1, 2, 3]), 60)
         assert result.tokens == mlx_lm_greedy(target, [1, 2, 3], 60), "adaptive K must not change greedy output"
@@ -315,3 +315,61 @@ class TestDecoderIntegration:
             "adaptive.lookahead each round and report each round's acceptance to update_lookahead"
         )
         assert all(k <= 8 for k in used), f"lookahead exceeded max_lookahead=8: {used}"
+
+
+class TestEveryBadArgument:
+    """Every rejected value of every argument, with all the other arguments given and valid."""
+
+    GOOD = dict(initial_lookahead=3, min_lookahead=1, max_lookahead=8, window=4, draft_cost=0.1, verify_cost=1.2)
+    INTS = ["initial_lookahead", "min_lookahead", "max_lookahead", "window"]
+    BAD_INTS = [-1, 2.5, "4", True, None, float("nan")]
+    COSTS = ["draft_cost", "verify_cost"]
+    BAD_COSTS = [-0.1, float("nan"), float("inf"), float("-inf"), "0.1", True]
+
+    @pytest.mark.parametrize("name", INTS)
+    @pytest.mark.parametrize("bad", BAD_INTS, ids=repr)
+    def test_integer_settings(self, name, bad):
+        with pytest.raises((TypeError, ValueError)):
+            AdaptiveSpeculator(**{**self.GOOD, name: bad})
+
+    @pytest.mark.parametrize("name", COSTS)
+    @pytest.mark.parametrize("bad", BAD_COSTS, ids=repr)
+    def test_costs(self, name, bad):
+        with pytest.raises((TypeError, ValueError)):
+            AdaptiveSpeculator(**{**self.GOOD, name: bad})
+
+    @pytest.mark.parametrize("rate", [-0.25, 1.5, float("nan"), float("inf"), float("-inf"), "0.5", None, True],
+                             ids=repr)
+    @pytest.mark.parametrize("drafted", [None, 4, 0])  # 0: an idle round still checks its rate
+    @pytest.mark.parametrize("costs", [False, True])
+    def test_update_rate(self, rate, drafted, costs):
+        spec = AdaptiveSpeculator(4, window=1, **(dict(draft_cost=0.1, verify_cost=1.2) if costs else {}))
+        with pytest.raises((TypeError, ValueError)):
+            spec.update_lookahead(rate, drafted=drafted)
+        assert spec.lookahead == 4 and spec.estimated_alpha is None, "a rejected update must not change the state"
+
+    @pytest.mark.parametrize("drafted", [-1, 2.5, "4", True, float("nan")], ids=repr)
+    @pytest.mark.parametrize("costs", [False, True])
+    def test_update_drafted(self, drafted, costs):
+        spec = AdaptiveSpeculator(4, window=1, **(dict(draft_cost=0.1, verify_cost=1.2) if costs else {}))
+        with pytest.raises((TypeError, ValueError)):
+            spec.update_lookahead(0.5, drafted=drafted)
+        assert spec.lookahead == 4 and spec.estimated_alpha is None, "a rejected update must not change the state"
+
+
+class TestDecisionTiming:
+    """K changes only once the window is full: each decision needs `window` rounds of evidence."""
+
+    @pytest.mark.parametrize("costs", [{}, dict(draft_cost=0.05, verify_cost=1.0)], ids=["threshold", "cost-aware"])
+    @pytest.mark.parametrize("window", [2, 4])
+    def test_no_decision_before_the_window_is_full(self, costs, window):
+        spec = AdaptiveSpeculator(4, window=window, max_lookahead=16, **costs)
+        for r in range(window - 1):
+            k = spec.update_lookahead(1.0, drafted=4)
+            assert k == 4, (
+                f"K changed to {k} after {r + 1} of window={window} rounds: decide only once the window "
+                "holds `window` rounds"
+            )
+        assert spec.update_lookahead(1.0, drafted=4) == 5, (
+            "with the window full of fully accepted rounds K must take one step up to 5"
+        )

@@ -7,12 +7,21 @@ from functools import lru_cache
 import mlx.core as mx
 from mlx_lm.generate import generate_step
 
+from specdec_course.testing.ties import assert_clear_greedy
 
-def mlx_lm_greedy(model, prompt: list[int], n: int) -> list[int]:
-    """The target-only greedy continuation according to mlx-lm itself."""
+
+def mlx_lm_greedy(model, prompt: list[int], n: int, *, clear_margin: bool = True) -> list[int]:
+    """The target-only greedy continuation according to mlx-lm itself.
+
+    With ``clear_margin`` (the default, for the tiny test models) every step must have a
+    top-2 gap above the near-tie gap (specdec_course.testing.ties), else NearTieError: a
+    greedy-equality test on that seed/prompt could pass or fail by float noise on a GPU.
+    """
     out = []
     for token, _ in generate_step(mx.array(prompt), model, max_tokens=n, sampler=lambda x: mx.argmax(x, axis=-1)):
         out.append(int(token))
+    if clear_margin:
+        assert_clear_greedy(model, prompt, out, what=f"greedy run of {n} tokens after prompt {prompt[:6]}")
     return out
 
 
@@ -37,4 +46,4 @@ def bundled_greedy(text: str, n: int) -> tuple[list[int], list[int]]:
     """(prompt ids, mlx-lm's target-only greedy continuation) on the bundled target, computed once."""
     _, target, tokenizer = bundled_pair()
     prompt = tokenizer.encode(text)
-    return prompt, mlx_lm_greedy(target, prompt, n)
+    return prompt, mlx_lm_greedy(target, prompt, n, clear_margin=False)

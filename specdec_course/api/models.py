@@ -10,6 +10,7 @@ with a message saying what to do, rather than producing silent garbage.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx_lm.tokenizer_utils import TokenizerWrapper
 
+from specdec_course.api.validation import shared_vocab_size
+from specdec_course.api.validation import vocab_size as vocab_size_of
 from specdec_course.core.paths import MODELS_DIR
 
 TARGET_NAME = "specdec-target"
@@ -71,6 +74,32 @@ def check_compatible(draft_tok: Any, target_tok: Any, draft_name: str = "draft",
         )
 
 
+class VocabSlice:
+    """A model whose logits are cut to the first ``size`` columns (a shared tokenizer's ids).
+
+    Two models of one family can pad their embedding tables to different sizes around one
+    tokenizer; sliced to the tokenizer's size they score exactly the same token ids. Calls
+    return ``model(...)[..., :size]``; every other attribute (``layers``, ``make_cache``, ...)
+    is the model's own, so ``make_prompt_cache`` and mlx-lm's generation code accept it, and
+    ``args.vocab_size`` reads ``size``.
+    """
+
+    def __init__(self, model: nn.Module, size: int):
+        self.model = model
+        self.size = size
+        self.args = copy.copy(model.args)
+        self.args.vocab_size = size
+
+    def __call__(self, *args: Any, **kwargs: Any) -> mx.array:
+        return self.model(*args, **kwargs)[..., : self.size]
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names not set in __init__; guard "model" against recursion.
+        if name == "model":
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+
 def _load(path_or_repo: str) -> tuple[nn.Module, TokenizerWrapper]:
     """``mlx_lm.load`` with a one-line error instead of a stack trace."""
     from mlx_lm import load
@@ -78,9 +107,20 @@ def _load(path_or_repo: str) -> tuple[nn.Module, TokenizerWrapper]:
     try:
         model, tokenizer = load(path_or_repo)
     except Exception as exc:  # noqa: BLE001 - re-raised as a clean, actionable message
+        kind = type(exc).__name__
+        # One line: library messages can span several (the first names the problem).
+        detail = (str(exc).strip().splitlines() or [""])[0].rstrip(".")
+        if not Path(path_or_repo).expanduser().exists() and any(
+            word in kind for word in ("Connect", "Offline", "Timeout", "LocalEntryNotFound")
+        ):
+            raise ModelPairError(
+                f"could not download {path_or_repo!r} from the Hugging Face hub: no network "
+                f"(or HF_HUB_OFFLINE is set) and it is not in the local cache ({kind}). "
+                "Use a local mlx-lm folder, or the bundled pair (pass neither --draft nor "
+                "--target)."
+            ) from None
         raise ModelPairError(
-            f"could not load model {path_or_repo!r} ({type(exc).__name__}: "
-            f"{str(exc).rstrip('.')}). "
+            f"could not load model {path_or_repo!r} ({kind}: {detail}). "
             "Pass a local mlx-lm model directory or a Hugging Face repo name."
         ) from None
     return model, tokenizer
@@ -99,7 +139,9 @@ def load_pair(
     bfloat16 to keep the checkout small, but half precision is 2-5x slower on
     MLX's CPU backend) and off for user models, whose size we cannot assume.
     Raises :class:`ModelPairError` (a ``ValueError``) if the two tokenizers
-    differ in vocabulary or EOS id.
+    differ in vocabulary or EOS id. Models whose embedding tables are padded to
+    different sizes around that one tokenizer come back as :class:`VocabSlice`
+    wrappers, both scoring exactly the tokenizer's ids.
     """
     draft_src = draft if draft is not None else str(bundled_model_path(DRAFT_NAME))
     target_src = target if target is not None else str(bundled_model_path(TARGET_NAME))
@@ -108,8 +150,14 @@ def load_pair(
     draft_model, draft_tok = _load(draft_src)
     target_model, target_tok = _load(target_src)
     check_compatible(draft_tok, target_tok, draft_src, target_src)
+    try:
+        size = shared_vocab_size(draft_model, target_model, target_tok)
+    except ValueError as err:
+        raise ModelPairError(f"draft {draft_src!r} and target {target_src!r}: {err}") from None
     if float32:
         for m in (draft_model, target_model):
             m.set_dtype(mx.float32)
             mx.eval(m.parameters())
+    if size is not None and vocab_size_of(draft_model) != vocab_size_of(target_model):
+        return VocabSlice(draft_model, size), VocabSlice(target_model, size), target_tok
     return draft_model, target_model, target_tok

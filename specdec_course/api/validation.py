@@ -82,14 +82,62 @@ def vocab_size(model: Any) -> int | None:
     return None
 
 
-def check_same_vocab(draft_model: Any, target_model: Any) -> None:
-    """Raise ValueError when the two models' vocabulary sizes differ."""
+def tokenizer_size(tokenizer: Any) -> int:
+    """How many token ids a tokenizer can produce: one more than its largest id.
+
+    Added (special) tokens count: they are ids like any other.
+    """
+    vocab = tokenizer.get_vocab()
+    return max(vocab.values()) + 1 if vocab else 0
+
+
+def shared_vocab_size(draft_model: Any, target_model: Any, tokenizer: Any = None) -> int | None:
+    """The number of logit columns both models can be compared on.
+
+    Equal output widths (or widths the configs do not state): that width (or None). Different
+    widths are accepted only with the tokenizer the two share: model families pad their
+    embedding tables to a round size (Qwen2.5-0.5B has 151,936 rows, Qwen2.5-7B 152,064, one
+    tokenizer of 151,665 ids), and the rows past the tokenizer are never real tokens. Then the
+    answer is the tokenizer's size, and both models' logits must be sliced to it
+    (``logits[..., :n]``; :func:`specdec_course.api.models.load_pair` does it for you).
+
+    Args:
+        draft_model, target_model: models whose config gives ``vocab_size``
+            (see :func:`vocab_size`).
+        tokenizer: the shared tokenizer (anything with ``get_vocab()``), when known.
+
+    Raises:
+        ValueError: widths differ and no tokenizer is given, or the tokenizer has ids one of
+            the models cannot score (a different tokenizer).
+    """
     d, t = vocab_size(draft_model), vocab_size(target_model)
-    if d is not None and t is not None and d != t:
+    if d is None or t is None:
+        return d if d is not None else t  # a config that does not say: nothing to check
+    n = None if tokenizer is None else tokenizer_size(tokenizer)
+    if n is not None and not 0 < n <= min(d, t):
         raise ValueError(
-            f"draft and target vocabularies differ ({d} vs {t} tokens): speculative decoding "
-            "compares the two models token by token, so they must share one tokenizer. "
-            "Pick a draft from the same model family as the target.")
+            f"the tokenizer has {n} token ids but the draft scores {d} and the target {t}: "
+            "the models do not share this tokenizer. Pick a draft from the target's model family.")
+    if d == t:
+        return d
+    if n is None:
+        raise ValueError(
+            f"draft and target vocabularies differ in size ({d} vs {t} logits): speculative "
+            "decoding compares the two models token by token, so they must share one tokenizer. If they "
+            "do and only the embedding tables are padded, load them with "
+            "specdec_course.api.models.load_pair, which compares the tokenizers and slices "
+            "both models' logits to the shared size; otherwise pick a draft from the target's "
+            "model family.")
+    return n
+
+
+def check_same_vocab(draft_model: Any, target_model: Any) -> None:
+    """Raise ValueError unless both models score the same token ids (equal output widths).
+
+    A pair with padded embedding tables of different sizes passes once
+    :func:`specdec_course.api.models.load_pair` has sliced both to their shared tokenizer.
+    """
+    shared_vocab_size(draft_model, target_model)
 
 
 def check_trimmable(model: Any, what: str) -> None:

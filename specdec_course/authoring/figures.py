@@ -23,7 +23,7 @@ from matplotlib.colors import ListedColormap  # noqa: E402
 from specdec_course.core.impl import REPO_ROOT, activate  # noqa: E402
 
 IMAGES = REPO_ROOT / "book" / "src" / "images"
-DPI = 80
+DPI = 150
 #: Default costs for the pictures: a draft 10x cheaper than the target and a
 #: verification pass as dear as one target step.
 C_DEFAULT = 0.1

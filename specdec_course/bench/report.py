@@ -39,7 +39,6 @@ from specdec_course.bench.sweep import (
     find_mismatches,
     make_configs,
     run_sweep,
-    top2_gap,
     warm_up,
 )
 from specdec_course.core.blas import blas_name
@@ -97,8 +96,13 @@ class BenchReport:
 
     @property
     def ok(self) -> bool:
-        """False when greedy outputs differ from the baseline's."""
-        return not (self.greedy and self.mismatches)
+        """False when greedy outputs differ from the baseline's other than at a float near-tie.
+
+        A difference whose first token sits where the target's top-2 logits are within the
+        near-tie gap (specdec_course.testing.ties) is rounding, not a lossless-ness bug: GPUs
+        round a (K+1)-token pass and single-token steps differently. Undiagnosed ones fail.
+        """
+        return not (self.greedy and any(not m.near_tie for m in self.mismatches))
 
 
 def machine_info() -> dict[str, Any]:
@@ -222,7 +226,7 @@ def run_bench(
     mismatches = find_mismatches(runs) if greedy else []
     for m in mismatches[:20]:  # diagnose the first few: near-tie or bug?
         ref = runs[BASELINE].outputs[(m.repeat, m.prompt_index)]
-        m.top2_gap = top2_gap(target, prompts[m.prompt_index] + ref[: m.position])
+        m.diagnose(target, prompts[m.prompt_index] + ref[: m.position])
 
     base = runs[BASELINE]
     rows = [_baseline_row(base, "sweep")]
@@ -263,7 +267,7 @@ def run_bench(
             mlx_mismatches = find_mismatches({BASELINE: base, **mlx_runs})
             for m in mlx_mismatches[:10]:
                 ref = base.outputs[(m.repeat, m.prompt_index)]
-                m.top2_gap = top2_gap(target, prompts[m.prompt_index] + ref[: m.position])
+                m.diagnose(target, prompts[m.prompt_index] + ref[: m.position])
         brow = _baseline_row(mlx_base, "mlx-lm")
         brow.speedup = mlx_base.tokens_per_s / base.tokens_per_s
         brow.identical = _identical(mlx_base.label, mlx_base, mlx_mismatches, greedy)

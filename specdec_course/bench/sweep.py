@@ -11,7 +11,8 @@ from typing import Any
 import mlx.core as mx
 
 from specdec_course.bench.adaptive_sim import make_speculator
-from specdec_course.bench.settings import ADAPTIVE, ADAPTIVE_INITIAL_K, BASELINE, NEAR_TIE_GAP, Impl
+from specdec_course.bench.settings import ADAPTIVE, ADAPTIVE_INITIAL_K, BASELINE, Impl
+from specdec_course.testing.ties import NEAR_TIE_GAP, top2
 
 
 @dataclass
@@ -164,11 +165,19 @@ class Mismatch:
     expected: int | None
     got: int | None
     top2_gap: float | None = None
+    #: The near-tie gap at that position (dtype- and scale-dependent, see testing.ties).
+    tie_gap: float | None = None
 
     @property
     def near_tie(self) -> bool:
-        """The target's two best logits were within :data:`NEAR_TIE_GAP` there."""
-        return self.top2_gap is not None and self.top2_gap < NEAR_TIE_GAP
+        """The target's two best logits were within the near-tie gap there."""
+        limit = NEAR_TIE_GAP if self.tie_gap is None else self.tie_gap
+        return self.top2_gap is not None and self.top2_gap < limit
+
+    def diagnose(self, target: Any, context: Sequence[int]) -> None:
+        """Measure the target's top-2 gap after ``context`` (the tokens before the mismatch)."""
+        t = top2(target, context)
+        self.top2_gap, self.tie_gap = t.gap, t.tie_gap
 
     def describe(self) -> str:
         """One line for the report."""
@@ -196,13 +205,6 @@ def find_mismatches(runs: dict[str, Runs], baseline: str = BASELINE) -> list[Mis
             found.append(Mismatch(label, where[1], where[0], pos, want[pos] if pos < len(want) else None,
                                   tokens[pos] if pos < len(tokens) else None))
     return found
-
-
-def top2_gap(model: Any, context: Sequence[int]) -> float:
-    """Gap between the model's two largest logits after ``context`` (one uncached pass)."""
-    logits = model(mx.array(list(context))[None])[0, -1].astype(mx.float32)
-    top = mx.sort(logits)[-2:].tolist()
-    return float(top[1] - top[0])
 
 
 # --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
@@ -51,8 +52,11 @@ def check_reference() -> list[str]:
     _reference_ids.update(r["nodeid"] for r in run.records)
     if not run.records:
         return ["no task tests ran on the reference:\n" + run.output[-3000:]]
-    bad = [f"{r['nodeid']}: {r['outcome']} ({r['exception']}: {r['message']})"
-           for r in run.records if r["outcome"] != "passed"]
+    bad = [
+        f"{r['nodeid']}: {r['outcome']} ({r['exception']}: {r['message']})"
+        for r in run.records
+        if r["outcome"] != "passed"
+    ]
     _count(len(run.records) - len(bad), len(bad))
     if run.returncode != 0 and not bad:
         bad.append("pytest failed on the reference:\n" + run.output[-3000:])
@@ -67,13 +71,19 @@ def check_stubs() -> list[str]:
     missing = sorted(_reference_ids - {r["nodeid"] for r in run.records})
     wrong = [
         f"{r['nodeid']}: expected the stub's NotImplementedError, got "
-        + ("a pass (this test cannot fail on an unwritten task)" if r["outcome"] == "passed"
-           else f"{r['outcome']} with {r['exception']}: {r['message']}")
+        + (
+            "a pass (this test cannot fail on an unwritten task)"
+            if r["outcome"] == "passed"
+            else f"{r['outcome']} with {r['exception']}: {r['message']}"
+        )
         for r in run.records
         if not (r["outcome"] == "failed" and r["exception"] == "NotImplementedError")
     ]
     _count(len(run.records) - len(wrong), len(wrong) + len(missing))
-    return [f"{n}: ran on the reference but not on the stubs (import or collection error?)" for n in missing] + wrong
+    return [
+        f"{n}: ran on the reference but not on the stubs (import or collection error?)"
+        for n in missing
+    ] + wrong
 
 
 def check_book() -> list[str]:
@@ -102,18 +112,63 @@ def check_tool_tests() -> list[str]:
     _count(len(run.records) - failed, failed)
     if run.returncode == 0:
         return []
-    return [f"{r['nodeid']}: {r['exception']}: {r['message']}" for r in run.records if r["outcome"] != "passed"] \
-        or ["tool tests failed:\n" + run.output[-3000:]]
+    return [
+        f"{r['nodeid']}: {r['exception']}: {r['message']}"
+        for r in run.records
+        if r["outcome"] != "passed"
+    ] or ["tool tests failed:\n" + run.output[-3000:]]
+
+
+HIDDEN_TESTS = ["tests/hidden", "-p", "no:cacheprovider"]
+
+
+def check_hidden() -> list[str]:
+    """Hidden tests: all pass on the reference, all fail on the stubs with NotImplementedError."""
+    if not (REPO_ROOT / "tests" / "hidden").is_dir():
+        return ["tests/hidden is missing"]
+    problems = []
+    ref = run_pytest(HIDDEN_TESTS, "solutions", capture=True)
+    stub = run_pytest(HIDDEN_TESTS, "src", capture=True)
+    if not ref.records or not stub.records:
+        return ["the hidden tests did not run:\n" + (ref.output + stub.output)[-3000:]]
+    problems += [
+        f"{r['nodeid']}: {r['outcome']} on the reference ({r['exception']}: {r['message']})"
+        for r in ref.records
+        if r["outcome"] != "passed"
+    ]
+    problems += [
+        f"{r['nodeid']}: expected the stub's NotImplementedError, got {r['outcome']} "
+        f"({r['exception']}: {r['message']})"
+        for r in stub.records
+        if not r.get("unwritten")
+    ]
+    _count(len(ref.records) + len(stub.records) - len(problems), len(problems))
+    return problems
+
+
+def check_handout() -> list[str]:
+    """A handout written to a temp dir leaks nothing; its W1D1 tests are red, tool tests green."""
+    import tempfile
+
+    from specdec_course.commands.handout import prove_handout, write_tree
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = Path(tmp) / "handout"
+        write_tree(dest)
+        only = ["tests/test_w1d1_sampling.py", "tests/course/test_markers.py"]
+        return prove_handout(dest, sync=False, only=only)
 
 
 STEPS: list[tuple[str, Callable[[], list[str]]]] = [
     ("task tests pass on the reference (--impl solutions)", check_reference),
     ("task tests fail on the stubs with NotImplementedError (--impl src)", check_stubs),
+    ("hidden tests pass on the reference, fail on the stubs", check_hidden),
     ("API parity src/ <-> solutions/ (AST)", parity_problems),
     ("book builds and names only things that exist", check_book),
     ("course packages import one way, no cycles", import_problems),
     ("stubs are the generator's output; ruff clean (src/, solutions/)", check_stubs_and_style),
     ("course tool unit tests", check_tool_tests),
+    ("student handout: nothing leaks, tasks red, tool tests green", check_handout),
 ]
 
 
@@ -136,7 +191,11 @@ def run_check(console: Console) -> int:
         else:
             console.print(f"[green]✓[/green] {title} [dim]({took:.1f} s)[/dim]")
     total = time.perf_counter() - start
-    verdict = "[green]all checks passed[/green]" if not failures else f"[red]{failures} check(s) failed[/red]"
+    verdict = (
+        "[green]all checks passed[/green]"
+        if not failures
+        else f"[red]{failures} check(s) failed[/red]"
+    )
     console.print(f"{verdict} in {total:.1f} s")
     # A plain closing line that CI systems read as a test count.
     print(f"{_counts['passed']} passed, {_counts['failed']} failed", flush=True)

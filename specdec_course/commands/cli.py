@@ -6,9 +6,16 @@ import argparse
 import sys
 
 from rich.console import Console
-from rich.table import Table
 
 from specdec_course import __version__
+from specdec_course.core.argtypes import (
+    OneLineParser,
+    existing_file,
+    fail,
+    int_at_least,
+    model_source,
+    temperature,
+)
 from specdec_course.core.impl import IMPLEMENTATIONS, REPO_ROOT, requested_impl
 
 console = Console()
@@ -34,21 +41,21 @@ def _add_impl(parser: argparse.ArgumentParser) -> None:
 def cmd_test(args: argparse.Namespace) -> int:
     """Run one chapter's tests (or all task tests) and print a friendly summary."""
     from specdec_course.core.tasks import CHAPTERS, chapter
-    from specdec_course.grading.runner import run_pytest, summarize
+    from specdec_course.grading.runner import run_pytest, summary_table
 
     impl = requested_impl(args.impl)
     if args.week is None and args.day is None:
         title, markers = "all chapters", [c.marker for c in CHAPTERS]
+        short = "all chapters"
     elif args.week is None or args.day is None:
-        console.print("[red]give both --week and --day (or neither, for every chapter)[/red]")
-        return 2
+        fail("specdec test", "give both --week and --day (or neither, for every chapter)")
     else:
         try:
             ch = chapter(args.week, args.day)
         except KeyError as err:
-            console.print(f"[red]{err.args[0]}[/red]")
-            return 2
+            fail("specdec test", err.args[0])
         title, markers = f"{ch.label}: {ch.title}", [ch.marker]
+        short = f"W{ch.week}D{ch.day} tests"
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     console.rule(f"[bold]{title}[/bold] - testing the {impl!r} implementation")
     # The plugin ties tests/test_wNdM_*.py to marker wNdM, so one chapter's file is
@@ -58,13 +65,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     run = run_pytest([*(files or ["tests", "--ignore=tests/course"]), "-m", " or ".join(markers), *extra], impl)
     if not run.records:
         return run.returncode
-    table = Table(title=f"{title} ({impl})")
-    for col in ("tests", "status", "passed", "what to do"):
-        table.add_column(col)
-    labels = {"pass": "[green]passing[/green]", "todo": "[yellow]not written yet[/yellow]", "fail": "[red]failing[/red]"}
-    for group, status, passed, total, detail in summarize(run.records):
-        table.add_row(group, labels[status], f"{passed}/{total}", detail)
-    console.print(table)
+    console.print(summary_table(run.records, f"{short} ({impl})"))
     return run.returncode
 
 
@@ -75,6 +76,42 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run_check(console)
 
 
+def _instructor_only(verb: str) -> int:
+    # A student handout ships without the grader and the handout writer.
+    console.print(f"specdec {verb}: an instructor command, not part of this repository")
+    return 2
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    """Grade a submission; see ``specdec_course.grading.grade``."""
+    try:
+        from specdec_course.grading.grade import GradeError, grade_submission, print_grade
+    except ImportError:
+        return _instructor_only("grade")
+    days = [d.lower() for d in args.day] if args.day else None
+    try:
+        result = grade_submission(args.submission, hidden=args.hidden, out=args.out, days=days)
+    except GradeError as err:
+        console.print(f"specdec grade: {err}", soft_wrap=True, markup=False)
+        return 2
+    print_grade(console, result)
+    console.print(f"wrote {args.out}/grade.json and {args.out}/junit.xml")
+    return 0
+
+
+def cmd_handout(args: argparse.Namespace) -> int:
+    """Write and prove a student handout; see ``specdec_course.commands.handout``."""
+    try:
+        from specdec_course.commands.handout import HandoutError, write_handout
+    except ImportError:
+        return _instructor_only("handout")
+    try:
+        return write_handout(console, args.dest, prove=args.prove, sync=args.sync)
+    except HandoutError as err:
+        console.print(f"specdec handout: {err}", soft_wrap=True, markup=False)
+        return 2
+
+
 def _fast_blas() -> None:
     # Timing commands: on Linux re-exec with OpenBLAS preloaded when available.
     from specdec_course.core.blas import ensure_fast_blas
@@ -82,33 +119,78 @@ def _fast_blas() -> None:
     ensure_fast_blas([sys.executable, *sys.argv])
 
 
-def _add_models(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--draft", help="draft model: local mlx-lm path or hub name (default: bundled)")
-    parser.add_argument("--target", help="target model: local mlx-lm path or hub name (default: bundled)")
-    parser.add_argument("--prompt", default=None, help="prompt text (default: a Python function header)")
+def _add_models(parser: argparse.ArgumentParser, prompt: bool = True) -> None:
+    # model_source refuses a missing local folder at parse time, before anything loads.
+    parser.add_argument("--draft", type=model_source,
+                        help="draft model: local mlx-lm folder or hub owner/name "
+                             "(default: bundled)")
+    parser.add_argument("--target", type=model_source,
+                        help="target model: local mlx-lm folder or hub owner/name "
+                             "(default: bundled)")
+    if prompt:
+        parser.add_argument("--prompt", default=None,
+                            help="prompt text (default: a Python snippet from the held-out files)")
 
 
 def cmd_walkthrough(args: argparse.Namespace) -> int:
     """One speculative step, position by position."""
-    from specdec_course.commands.demo import DEFAULT_PROMPT, walkthrough
+    from specdec_course.api.models import ModelPairError
+    from specdec_course.commands.demo import WALKTHROUGH_PROMPT, walkthrough
 
-    return walkthrough(console, prompt=args.prompt or DEFAULT_PROMPT, lookahead=args.k,
-                       draft=args.draft, target=args.target, impl=args.impl)
+    try:
+        return walkthrough(console, prompt=args.prompt or WALKTHROUGH_PROMPT, lookahead=args.k,
+                           draft=args.draft, target=args.target, impl=args.impl)
+    except ModelPairError as err:
+        fail("specdec walkthrough", str(err))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Speculative generation with accepted draft tokens highlighted, vs target-only."""
-    _fast_blas()
-    from specdec_course.commands.demo import DEFAULT_PROMPT, demo
+    from specdec_course.api.models import ModelPairError
+    from specdec_course.commands.demo import DEFAULT_PROMPT, demo, preflight
 
-    return demo(console, prompt=args.prompt or DEFAULT_PROMPT, lookahead=args.k, max_tokens=args.max_tokens,
-                temperature=args.temperature, draft=args.draft, target=args.target, impl=args.impl,
-                seed=args.seed)
+    # argparse has checked every argument; an unwritten task is reported before the re-exec too.
+    status = preflight(console, args.impl)
+    if status is not None:
+        return status
+    _fast_blas()
+
+    try:
+        return demo(console, prompt=args.prompt or DEFAULT_PROMPT, lookahead=args.k,
+                    max_tokens=args.max_tokens, temperature=args.temperature, draft=args.draft,
+                    target=args.target, impl=args.impl, seed=args.seed)
+    except ModelPairError as err:
+        fail("specdec demo", str(err))
+
+
+#: The K sweep's default lookaheads (``--batch`` uses 1 2 3 unless --k is given).
+BENCH_KS = [0, 1, 2, 3, 4, 6, 8]
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """The K sweep: measured vs predicted speedup, written to --out."""
+    from specdec_course.commands.demo import preflight
+
+    status = preflight(console, args.impl)  # an unwritten decoder: say so before the re-exec
+    if status is not None:
+        return status
     _fast_blas()
+    if args.batch is not None:
+        from specdec_course.bench.batch import bench_batch
+
+        # Batch mode has its own defaults (K 1 2 3, 64 tokens) unless --k/--max-tokens are given.
+        ks = [1, 2, 3] if args.k == BENCH_KS else args.k
+        return bench_batch(console, batches=args.batch, ks=ks, draft=args.draft,
+                           target=args.target, prompts_file=args.prompts,
+                           max_tokens=64 if args.max_tokens == 128 else args.max_tokens,
+                           repeats=args.repeats, out=args.out, impl=args.impl)
+    if args.week4 is not None:
+        from specdec_course.bench.week4 import bench_week4
+
+        return bench_week4(console, k=args.week4, draft=args.draft, target=args.target,
+                           prompts_file=args.prompts, num_prompts=args.num_prompts,
+                           max_tokens=args.max_tokens, repeats=args.repeats,
+                           temperature=args.temperature, out=args.out, impl=args.impl)
     from specdec_course.bench.run import bench
 
     return bench(console, ks=args.k, draft=args.draft, target=args.target, temperature=args.temperature,
@@ -119,15 +201,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_train_models(args: argparse.Namespace) -> int:
     """Train the bundled draft/target pair (see specdec_course.training.main)."""
-    _fast_blas()
+    from specdec_course.training.main import build_parser as train_parser
     from specdec_course.training.main import main as train_main
 
+    train_parser().parse_args(args.train_args)  # a bad option exits 2 here, before the re-exec
+    _fast_blas()
     return train_main(args.train_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="specdec", description="Speculative decoding on MLX: the course's command line.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"specdec {__version__}")
@@ -136,45 +220,61 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("test", help="run a chapter's tests against your code",
                        epilog="example: specdec test --week 1 --day 4 -- -x",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--week", type=int)
-    p.add_argument("--day", type=int)
+    p.add_argument("--week", type=int_at_least(1))
+    p.add_argument("--day", type=int_at_least(1))
     _add_impl(p)
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments")
     p.set_defaults(func=cmd_test)
 
     p = sub.add_parser("walkthrough", help="show one speculative step position by position")
     _add_models(p)
-    p.add_argument("--k", type=int, default=5, help="draft tokens to propose (default 5)")
+    p.add_argument("--k", type=int_at_least(1, "draft tokens to propose in the step"), default=4,
+                   help="draft tokens to propose (default 4)")
     _add_impl(p)
     p.set_defaults(func=cmd_walkthrough)
 
     p = sub.add_parser("demo", help="generate with speculative decoding and compare with target-only")
     _add_models(p)
-    p.add_argument("--k", type=int, default=4, help="lookahead K (default 4)")
-    p.add_argument("--max-tokens", type=int, default=128)
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--k", type=int_at_least(0, "the lookahead K"), default=4,
+                   help="lookahead K (default 4)")
+    p.add_argument("--max-tokens", type=int_at_least(1), default=128,
+                   help="tokens to generate (default 128)")
+    p.add_argument("--temperature", type=temperature, default=0.0,
+                   help="0 = greedy (default), > 0 samples")
+    p.add_argument("--seed", type=int_at_least(0), default=0)
     _add_impl(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("bench", help="time speculative decoding for several K: measured vs predicted speedup",
                        epilog="example: specdec bench --impl solutions --k 0 2 4 --repeats 3",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--k", type=int, nargs="+", default=[0, 1, 2, 3, 4, 6, 8],
-                   help="lookaheads to sweep (default 0 1 2 3 4 6 8)")
-    p.add_argument("--draft", help="draft model: local mlx-lm path or hub name (default: bundled)")
-    p.add_argument("--target", help="target model: local mlx-lm path or hub name (default: bundled)")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (outputs checked), > 0 samples")
-    p.add_argument("--prompts", default=None, help="JSON list of prompt strings (default: the held-out prompts)")
-    p.add_argument("--num-prompts", type=int, default=8, help="how many prompts from the file (default 8)")
-    p.add_argument("--max-tokens", type=int, default=128, help="tokens per generation (default 128)")
-    p.add_argument("--repeats", type=int, default=3, help="timed passes over all prompts (default 3)")
+    p.add_argument("--k", type=int_at_least(0, "lookaheads to sweep"), nargs="+",
+                   default=BENCH_KS, help="lookaheads to sweep (default 0 1 2 3 4 6 8)")
+    _add_models(p, prompt=False)
+    p.add_argument("--temperature", type=temperature, default=0.0,
+                   help="0 = greedy (outputs checked), > 0 samples")
+    p.add_argument("--prompts", type=existing_file, default=None,
+                   help="JSON list of prompt strings (default: the held-out prompts)")
+    p.add_argument("--num-prompts", type=int_at_least(1), default=8,
+                   help="how many prompts from the file (default 8)")
+    p.add_argument("--max-tokens", type=int_at_least(1), default=128,
+                   help="tokens per generation (default 128)")
+    p.add_argument("--repeats", type=int_at_least(1), default=3,
+                   help="timed passes over all prompts (default 3)")
     p.add_argument("--out", default="bench-results", help="output directory (default bench-results/)")
     p.add_argument("--adaptive", action="store_true",
                    help="add the AdaptiveSpeculator (Week 2 Day 3) row and simulated workloads")
     p.add_argument("--compare-mlx-lm", action=argparse.BooleanOptionalAction, default=True,
                    help="also time mlx-lm's speculative_generate_step at the best K (default on)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int_at_least(1, "batch sizes"), nargs="+", default=None,
+                   metavar="B",
+                   help="instead of the sweep: Week 3 batched speculative decoding at these "
+                        "batch sizes vs sequential runs and batched target-only (e.g. 1 2 4 8 16)")
+    p.add_argument("--week4", type=int_at_least(1, "the Week 4 K"), nargs="?", const=6,
+                   default=None, metavar="K",
+                   help="instead of the sweep: the Week 4 rows (target-only, Week 1 loop, "
+                        "fast loop, n-gram, n-gram + model, mlx-lm) at one K (default 6)")
+    p.add_argument("--seed", type=int_at_least(0), default=0)
     _add_impl(p)
     p.set_defaults(func=cmd_bench)
 
@@ -185,6 +285,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="instructor self-check: reference passes, stubs fail, parity, book")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("grade", help="instructor: grade a submission (grade.json, junit.xml, table)",
+                       epilog="example: specdec grade ~/submissions/alice --hidden --out grades/alice",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("submission", help="a student repository, a folder holding specdec/, or specdec/")
+    p.add_argument("--hidden", action="store_true", help="run the hidden tests too (tests/hidden)")
+    p.add_argument("--out", default="grade-results", help="output folder (default grade-results/)")
+    p.add_argument("--day", action="append", metavar="wNdM",
+                   help="grade only this day (repeatable), e.g. --day w1d4")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("handout", help="instructor: write a student repository and prove it leaks nothing")
+    p.add_argument("dest", help="the folder to create (must not exist or be empty)")
+    p.add_argument("--no-prove", dest="prove", action="store_false",
+                   help="skip running the handout's tests and the leak check")
+    p.add_argument("--no-sync", dest="sync", action="store_false",
+                   help="prove with this environment instead of `uv sync --offline` in DEST")
+    p.set_defaults(func=cmd_handout)
     return parser
 
 

@@ -63,6 +63,13 @@ def blas_name() -> str:
     return f"unknown BLAS ({sys.platform})"
 
 
+def mlx_device() -> str:
+    """MLX's default device as a short word: ``"gpu"`` (Metal, CUDA) or ``"cpu"``."""
+    import mlx.core as mx
+
+    return "gpu" if mx.default_device().type == mx.DeviceType.gpu else "cpu"
+
+
 def find_openblas(search_dirs: tuple[str, ...] = _SEARCH_DIRS) -> str | None:
     """Return the path of a system OpenBLAS shared library, or ``None``."""
     for d in search_dirs:
@@ -102,6 +109,8 @@ def ensure_fast_blas(argv: list[str], *, quiet: bool = False) -> None:
         return
     if blas_name().startswith("OpenBLAS"):
         return
+    if mlx_device() == "gpu":
+        return  # MLX's CUDA backend does its matmuls on the GPU: the CPU BLAS does not matter
     found = find_openblas()
     preload = decide_reexec(sys.platform, os.environ, found)
     if preload is None:

@@ -17,9 +17,17 @@ from types import ModuleType
 
 from specdec_course.core.paths import REPO_ROOT
 
-IMPLEMENTATIONS = {"src": REPO_ROOT / "src", "solutions": REPO_ROOT / "solutions"}
+# A student handout has no reference folder, so there `--impl` offers only src.
+IMPLEMENTATIONS = {
+    name: path
+    for name, path in {"src": REPO_ROOT / "src", "solutions": REPO_ROOT / "solutions"}.items()
+    if name == "src" or path.is_dir()
+}
 ENV_VAR = "SPECDEC_IMPL"
 DEFAULT_IMPL = "src"
+#: A folder holding some other ``specdec/`` package (a submission being graded);
+#: used when no ``--impl`` is given. ``specdec grade`` sets it for its pytest runs.
+PATH_VAR = "SPECDEC_IMPL_PATH"
 
 
 class ImplementationError(RuntimeError):
@@ -53,7 +61,9 @@ def activate(name: str | None = None) -> ModuleType:
     subprocesses (e.g. pytest started by the CLI) load the same one.
 
     Args:
-        name: ``"src"`` or ``"solutions"``; ``None`` means :func:`requested_impl`.
+        name: ``"src"`` or ``"solutions"``; ``None`` means ``$SPECDEC_IMPL_PATH``
+            when set (a folder holding a ``specdec`` package), else
+            :func:`requested_impl`.
 
     Returns:
         The imported ``specdec`` package.
@@ -61,16 +71,27 @@ def activate(name: str | None = None) -> ModuleType:
     Raises:
         ImplementationError: if the package imported is not the one asked for.
     """
-    name = requested_impl(name)
-    root = IMPLEMENTATIONS[name]
-    for other in IMPLEMENTATIONS.values():
+    path = os.environ.get(PATH_VAR) if name is None else None
+    if path:
+        root = Path(path).resolve()
+        if not (root / "specdec" / "__init__.py").is_file():
+            raise ImplementationError(
+                f"${PATH_VAR}={path} holds no specdec/__init__.py: point it at the folder "
+                f"that contains the specdec package"
+            )
+        name = "path"
+    else:
+        name = requested_impl(name)
+        root = IMPLEMENTATIONS[name]
+    for other in [*IMPLEMENTATIONS.values(), root]:
         while str(other) in sys.path:
             sys.path.remove(str(other))
     sys.path.insert(0, str(root))
     for mod in [m for m in sys.modules if m == "specdec" or m.startswith("specdec.")]:
         del sys.modules[mod]
     importlib.invalidate_caches()
-    os.environ[ENV_VAR] = name
+    if name != "path":
+        os.environ[ENV_VAR] = name
     package = importlib.import_module("specdec")
     loaded = Path(package.__file__).resolve().parent
     if loaded != (root / "specdec").resolve():
@@ -88,4 +109,7 @@ def describe() -> str:
     if package is None:
         return "specdec: not loaded"
     name = os.environ.get(ENV_VAR, DEFAULT_IMPL)
-    return f"specdec implementation: {name} ({Path(package.__file__).resolve().parent})"
+    loaded = Path(package.__file__).resolve().parent
+    if os.environ.get(PATH_VAR) and loaded == (Path(os.environ[PATH_VAR]) / "specdec").resolve():
+        name = f"${PATH_VAR}"
+    return f"specdec implementation: {name} ({loaded})"

@@ -63,6 +63,10 @@ CHAPTERS: tuple[Chapter, ...] = (
             ("batched_verify",)),
     Chapter(3, 3, "week3-03-batched-loop", "The batched speculative loop",
             ("batched",)),
+    Chapter(4, 1, "week4-01-prompt-lookup", "Prompt lookup: drafting without a draft model",
+            ("ngram",)),
+    Chapter(4, 3, "week4-03-fast-path", "The fast path: one sync per round",
+            ("fastloop",)),
 )
 
 

@@ -10,6 +10,11 @@ Loaded for every run through ``addopts = -p specdec_course.grading.pytest_plugin
   graded under the wrong chapter.
 * ``--specdec-report FILE`` writes one JSON record per test (outcome, exception
   type and message) for ``specdec test`` and ``specdec check``.
+* A test that fails with a stub's own ``NotImplementedError`` is reported in one
+  line ("not written yet: W1D1 `logits_to_probs`") instead of a traceback that
+  repeats the stub's docstring; every other failure keeps its full detail.
+* ``tests/hidden`` (instructor-only) is never collected unless named on the
+  command line (``norecursedirs`` in pyproject.toml).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from specdec_course.core import impl
+from specdec_course.core.tasks import chapter_of_stub_message
 
 TASK_MARKER = re.compile(r"^w(\d+)d(\d+)$")
 TASK_FILE = re.compile(r"^test_(w\d+d\d+)_\w+\.py$")
@@ -37,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"Defaults to ${impl.ENV_VAR} or src.",
     )
     group.addoption("--specdec-report", default=None, help="write per-test outcomes as JSON here")
+    group.addoption("--specdec-stream", default=None,
+                    help="append each test's outcome to this file as a JSON line, as it finishes")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,23 +92,109 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("task-marker rule broken:\n  " + "\n  ".join(problems))
 
 
+STUB_MESSAGE = re.compile(r"^Week (\d+) Day (\d+) task `([^`]+)` is not written yet")
+UNWRITTEN = "not written"  # the terminal's category (and closing-line word) for stub failures
+
+
+def unwritten_label(exc: BaseException | None) -> str | None:
+    """``"W1D1 `logits_to_probs`"`` when ``exc`` is a stub's own NotImplementedError."""
+    if not isinstance(exc, NotImplementedError):
+        return None
+    message = str(exc)
+    match = STUB_MESSAGE.match(message)
+    if match is None or chapter_of_stub_message(message) is None:
+        return None  # a NotImplementedError the student raised: a real failure
+    return f"W{match.group(1)}D{match.group(2)} `{match.group(3)}`"
+
+
+def whole_first_line(text: str) -> str:
+    """The first line of a message, continued while a bracket it opened is still open.
+
+    ``"expected [1, 2], got [\n 3, 4]"`` must not be cut at ``"got ["``: array
+    reprs span lines, so the lines are joined (whitespace collapsed) until every
+    ``[``/``(``/``{`` of the first line is closed. The rest (pytest's
+    ``assert ...`` introspection) is left out.
+    """
+    lines = text.strip().splitlines()
+    if not lines:
+        return ""
+    out, depth = [], 0
+    for line in lines:
+        out.append(line.strip())
+        depth += sum(line.count(c) for c in "[({") - sum(line.count(c) for c in "])}")
+        if depth <= 0:
+            break
+    return " ".join(out)
+
+
+def _raised_where(excinfo: pytest.ExceptionInfo, root: Path) -> tuple[str, bool]:
+    # The innermost frame: "sampling.py:57" and whether it lies in the task package
+    # (student code) rather than in a test or the course machinery.
+    entry = excinfo.traceback[-1]
+    path = Path(str(entry.path))
+    in_task = "specdec" in path.parts[:-1] and path.parent.name == "specdec"
+    try:
+        shown = str(path.resolve().relative_to(root))
+    except ValueError:
+        shown = path.name
+    return f"{shown}:{entry.lineno + 1}", in_task
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    """Record each test's outcome and, on failure, the exception behind it."""
+    """Record each test's outcome and, on failure, the exception behind it.
+
+    A failure caused by an unwritten stub gets a one-line report instead of
+    its traceback.
+    """
     outcome = yield
     report = outcome.get_result()
     if report.when == "call" or (report.when == "setup" and not report.passed):
         exc = call.excinfo
-        item.config._specdec_records.append(  # type: ignore[attr-defined]
-            {
-                "nodeid": item.nodeid,
-                "task": (task_markers(item) or [None])[0],
-                "group": item.cls.__name__ if getattr(item, "cls", None) else item.module.__name__,
-                "outcome": "skipped" if report.skipped else report.outcome,
-                "exception": exc.type.__name__ if exc else None,
-                "message": str(exc.value).strip().splitlines()[0][:300] if exc and str(exc.value).strip() else "",
-            }
-        )
+        label = unwritten_label(exc.value) if exc and report.failed else None
+        where, in_task = _raised_where(exc, item.config.rootpath) if exc else ("", False)
+        if label:
+            report.specdec_unwritten = label  # type: ignore[attr-defined]
+            report.longrepr = f"not written yet: {label}"
+        record = {
+            "nodeid": item.nodeid,
+            "task": (task_markers(item) or [None])[0],
+            "group": item.cls.__name__ if getattr(item, "cls", None) else item.module.__name__,
+            "test": getattr(item, "originalname", None) or item.name,
+            "outcome": "skipped" if report.skipped else report.outcome,
+            "exception": exc.type.__name__ if exc else None,
+            "message": whole_first_line(str(exc.value)) if exc else "",
+            "where": where,
+            "in_task_code": in_task,
+            "unwritten": label,
+        }
+        item.config._specdec_records.append(record)  # type: ignore[attr-defined]
+        stream = item.config.getoption("--specdec-stream")
+        if stream:
+            # One line per test as it finishes: a run killed by a crash or a time cap
+            # (as `specdec grade` may kill it) still leaves the finished tests behind.
+            with open(stream, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    """File stub failures under their own category, so no traceback section shows them."""
+    label = getattr(report, "specdec_unwritten", None)
+    if label and report.failed:
+        return UNWRITTEN, "N", (f"NOT WRITTEN ({label})", {"yellow": True})
+    return None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """One line per test that failed on an unwritten stub."""
+    reports = terminalreporter.stats.get(UNWRITTEN, [])
+    if not reports:
+        return
+    terminalreporter.section("tasks not written yet", sep="=", yellow=True)
+    for rep in reports:
+        test = rep.nodeid.split("::", 1)[-1]
+        terminalreporter.line(f"not written yet: {rep.specdec_unwritten}  ({test})")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -11,6 +11,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
 from specdec_course.core.impl import ENV_VAR, REPO_ROOT
 
 
@@ -39,13 +43,50 @@ def run_pytest(args: list[str], impl: str, *, capture: bool = False) -> TestRun:
     """
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        cmd = [sys.executable, "-m", "pytest", "--impl", impl, "--specdec-report", str(report), *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--impl",
+            impl,
+            "--specdec-report",
+            str(report),
+            *args,
+        ]
         env = {**os.environ, ENV_VAR: impl}
-        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, text=True,
-                              stdout=subprocess.PIPE if capture else None,
-                              stderr=subprocess.STDOUT if capture else None)
+        proc = subprocess.run(
+            cmd,
+            cwd=REPO_ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE if capture else None,
+            stderr=subprocess.STDOUT if capture else None,
+        )
         records = json.loads(report.read_text()) if report.exists() else []
     return TestRun(proc.returncode, records, proc.stdout or "")
+
+
+def failure_hint(rec: dict) -> str:
+    """What a summary cell says about one failed test record.
+
+    The test author's assertion message names the bug, so it is shown whole
+    (its first logical line). An exception raised elsewhere says little by its
+    own text (``no positive mass``, ``IndexError``), so the cell names the test,
+    what was raised and where instead, and points at the traceback above.
+    """
+    exc, message, test = rec.get("exception"), rec.get("message") or "", rec.get("test") or "?"
+    where = rec.get("where") or ""
+    if exc == "AssertionError" and message:
+        return message
+    if exc == "Failed" and message.startswith("DID NOT RAISE"):
+        expected = message.removeprefix("DID NOT RAISE").strip().strip("<>").replace("class ", "")
+        return f"`{test}` expects {expected.strip(chr(39))} for this input; your code raised none"
+    if exc == "Failed" and message.startswith("Timeout"):
+        return f"`{test}` ran out of time: an endless loop, or far too much work?"
+    if exc is None:
+        return f"`{test}` {rec.get('outcome', 'failed')}: see its report above"
+    place = "in your code" if rec.get("in_task_code") else "in the test"
+    return f"`{test}`: {exc} raised {place} at {where}; see its traceback above"
 
 
 def summarize(records: list[dict]) -> list[tuple[str, str, int, int, str]]:
@@ -53,7 +94,9 @@ def summarize(records: list[dict]) -> list[tuple[str, str, int, int, str]]:
 
     Returns:
         ``(group, status, passed, total, detail)`` rows where status is
-        ``"pass"``, ``"todo"`` (a stub's NotImplementedError) or ``"fail"``.
+        ``"pass"``, ``"todo"`` (a stub's NotImplementedError) or ``"fail"``;
+        ``detail`` is the first failure's hint (see :func:`failure_hint`) or
+        the unwritten task to write.
     """
     groups: dict[str, list[dict]] = defaultdict(list)
     for rec in records:
@@ -62,12 +105,38 @@ def summarize(records: list[dict]) -> list[tuple[str, str, int, int, str]]:
     for group, recs in groups.items():
         passed = sum(r["outcome"] == "passed" for r in recs)
         todo = [r for r in recs if r["exception"] == "NotImplementedError"]
-        failed = [r for r in recs if r["outcome"] != "passed" and r["exception"] != "NotImplementedError"]
+        failed = [r for r in recs if r["outcome"] not in ("passed", "skipped") and r not in todo]
         if failed:
-            status, detail = "fail", failed[0]["message"] or failed[0]["nodeid"]
+            status, detail = "fail", failure_hint(failed[0])
         elif todo:
-            status, detail = "todo", todo[0]["message"]
+            label = todo[0].get("unwritten")
+            status, detail = "todo", f"write {label}" if label else todo[0]["message"]
         else:
             status, detail = "pass", ""
         rows.append((group, status, passed, len(recs), detail))
     return rows
+
+
+STATUS_MARKS = {
+    "pass": "[green]✓[/green]",
+    "todo": "[yellow]…[/yellow]",
+    "fail": "[red]✗[/red]",
+}
+LEGEND = "✓ passing  … not written yet  ✗ failing (first failure; details above)"
+
+
+def summary_table(records: list[dict], title: str) -> Group:
+    """The per-group summary as a table that fits an 80-column terminal.
+
+    Short headers (``ok`` = passed/total) and a one-line legend under the
+    table keep the fixed columns narrow, so the hint column gets the width and
+    wraps whole.
+    """
+    table = Table(title=title, expand=False)
+    table.add_column("tests", overflow="fold")
+    table.add_column("", no_wrap=True)
+    table.add_column("ok", no_wrap=True, justify="right")
+    table.add_column("what to do", overflow="fold")
+    for group, status, passed, total, detail in summarize(records):
+        table.add_row(group, STATUS_MARKS[status], f"{passed}/{total}", Text(detail))
+    return Group(table, Text(LEGEND, style="dim"))

@@ -30,7 +30,8 @@ What is here:
 
 Where they live: ``tiny`` (tiny_llama, tiny_pair), ``toy`` (ScriptedModel, MarkovModel, exact
 distributions), ``wrappers`` (CountingModel, untrimmable), ``stats`` (goodness-of-fit) and
-``baselines`` (comparison policies); the public names are re-exported here.
+``baselines`` (comparison policies), ``ties`` (backend-robust tolerances and the near-tie
+notion shared with the bench); the public names are re-exported here.
 May import: ``core``, ``api``.
 """
 
@@ -39,6 +40,17 @@ from specdec_course.testing.stats import (
     assert_follows,
     binomial_bound,
     chi_square_gof,
+)
+from specdec_course.testing.ties import (
+    NEAR_TIE_GAP,
+    NearTieError,
+    TieReport,
+    assert_clear_greedy,
+    assert_greedy_equal_or_tie,
+    greedy_equal_or_tie,
+    logit_atol,
+    near_tie_gap,
+    top2_gap,
 )
 from specdec_course.testing.tiny import tiny_llama, tiny_pair
 from specdec_course.testing.toy import (
@@ -54,6 +66,15 @@ from specdec_course.testing.wrappers import CountingModel, untrimmable
 
 __all__ = [
     "LOG_ZERO",
+    "NEAR_TIE_GAP",
+    "NearTieError",
+    "TieReport",
+    "assert_clear_greedy",
+    "assert_greedy_equal_or_tie",
+    "greedy_equal_or_tie",
+    "logit_atol",
+    "near_tie_gap",
+    "top2_gap",
     "CountingModel",
     "GofResult",
     "MarkovModel",

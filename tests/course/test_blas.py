@@ -70,6 +70,7 @@ def test_ensure_fast_blas_reexecs_with_preload(monkeypatch):
     monkeypatch.delenv(blas.REEXEC_GUARD_ENV, raising=False)
     monkeypatch.delenv("LD_PRELOAD", raising=False)
     monkeypatch.setattr(blas, "blas_name", lambda: "reference BLAS (slow)")
+    monkeypatch.setattr(blas, "mlx_device", lambda: "cpu")
     monkeypatch.setattr(blas, "find_openblas", lambda: OPENBLAS)
     monkeypatch.setattr(blas.os, "execve", lambda exe, argv, env: calls.append((exe, argv, env)))
     blas.ensure_fast_blas(["/usr/bin/python3", "-m", "x"], quiet=True)
@@ -83,7 +84,30 @@ def test_ensure_fast_blas_prints_install_hint_when_missing(monkeypatch, capsys):
     monkeypatch.delenv(blas.OPT_OUT_ENV, raising=False)
     monkeypatch.delenv(blas.REEXEC_GUARD_ENV, raising=False)
     monkeypatch.setattr(blas, "blas_name", lambda: "reference BLAS (slow)")
+    monkeypatch.setattr(blas, "mlx_device", lambda: "cpu")
     monkeypatch.setattr(blas, "find_openblas", lambda: None)
     monkeypatch.setattr(blas.os, "execve", lambda *a: pytest.fail("must not re-exec"))
     blas.ensure_fast_blas(["python"])
     assert "apt-get install libopenblas0-pthread" in capsys.readouterr().err
+
+
+def test_ensure_fast_blas_skips_the_reexec_on_a_gpu(monkeypatch, capsys):
+    # Bug caught: on MLX's CUDA backend the matmuls run on the GPU, so preloading a CPU BLAS
+    # only costs a second process start (and prints a misleading line).
+    monkeypatch.setattr(blas.sys, "platform", "linux")
+    monkeypatch.delenv(blas.OPT_OUT_ENV, raising=False)
+    monkeypatch.delenv(blas.REEXEC_GUARD_ENV, raising=False)
+    monkeypatch.delenv("LD_PRELOAD", raising=False)
+    monkeypatch.setattr(blas, "blas_name", lambda: "reference BLAS (slow)")
+    monkeypatch.setattr(blas, "mlx_device", lambda: "gpu")
+    monkeypatch.setattr(blas, "find_openblas", lambda: OPENBLAS)
+    monkeypatch.setattr(blas.os, "execve", lambda *a: pytest.fail("must not re-exec on a GPU"))
+    blas.ensure_fast_blas(["python"])
+    assert "re-running" not in capsys.readouterr().err
+
+
+def test_mlx_device_names_this_process_device():
+    import mlx.core as mx
+
+    want = "gpu" if mx.default_device().type == mx.DeviceType.gpu else "cpu"
+    assert blas.mlx_device() == want

@@ -35,12 +35,12 @@ def test_help_shows_examples(capsys):
 def test_unknown_chapter_is_a_clear_error():
     proc = run_cli("test", "--week", "9", "--day", "9")
     assert proc.returncode == 2
-    assert "there is no Week 9 Day 9 chapter" in proc.stdout
+    assert "there is no Week 9 Day 9 chapter" in proc.stderr
 
 
 def test_half_a_chapter_is_refused():
     proc = run_cli("test", "--week", "1")
-    assert proc.returncode == 2 and "both --week and --day" in proc.stdout
+    assert proc.returncode == 2 and "both --week and --day" in proc.stderr
 
 
 def test_reference_passes_and_summary_says_so():

@@ -15,10 +15,16 @@ def run_cli(*args):
 
 
 def test_walkthrough_on_the_reference():
-    proc = run_cli("walkthrough", "--impl", "solutions", "--k", "4")
+    # Defaults only: the default prompt must show what a step can do (bug caught: a default
+    # prompt whose first draft token is rejected shows neither an acceptance nor a correction).
+    proc = run_cli("walkthrough", "--impl", "solutions")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "one speculative step, K = 4" in proc.stdout
+    assert "MLX cpu" in proc.stdout or "MLX gpu" in proc.stdout, "the header names no MLX device"
     assert "1 target call" in proc.stdout
+    assert "accepted" in proc.stdout, "the default walkthrough shows no accepted draft token"
+    assert "rejected" in proc.stdout, "the default walkthrough shows no rejection"
+    assert "(0 accepted" not in proc.stdout
 
 
 def test_demo_on_the_reference_is_lossless():
@@ -34,3 +40,5 @@ def test_unwritten_tasks_get_a_message_not_a_traceback():
         assert proc.returncode == 1
         assert "is not written yet" in proc.stdout and "--impl solutions" in proc.stdout
         assert "Traceback" not in proc.stdout + proc.stderr
+        # Bug caught: the OpenBLAS re-exec (a second process start) before the stub is found.
+        assert "re-running with OpenBLAS" not in proc.stderr, f"{command} re-exec'd before the stub"

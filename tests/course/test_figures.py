@@ -21,6 +21,15 @@ EXPECTED = [
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+def png_dpi(data: bytes) -> float:
+    """The resolution a PNG declares (its pHYs chunk, pixels per metre), or 0 without one."""
+    at = data.find(b"pHYs")
+    if at < 0:
+        return 0.0
+    per_metre = int.from_bytes(data[at + 4: at + 8], "big")
+    return per_metre * 0.0254 if data[at + 12] == 1 else 0.0
+
+
 def test_figures_regenerate_into_a_given_directory(tmp_path):
     # A subprocess, because drawing activates the reference implementation,
     # which must not leak into this test process.
@@ -35,6 +44,8 @@ def test_figures_regenerate_into_a_given_directory(tmp_path):
         data = path.read_bytes()
         assert data.startswith(PNG_MAGIC), f"{name} is not a PNG"
         assert len(data) < 150 * 1024, f"{name} is {len(data) // 1024} KB; keep figures under 150 KB"
+        dpi = png_dpi(data)
+        assert dpi >= 150, f"{name} is saved at {dpi:.0f} DPI: blurry, use >= 150"
     assert took < 20, f"figure generation took {took:.1f} s"
 
 

@@ -23,6 +23,7 @@ from specdec_course.testing import (
     tiny_pair,
     untrimmable,
 )
+from specdec_course.testing.ties import logit_atol
 
 VOCAB = 16
 
@@ -91,8 +92,10 @@ def test_incremental_calls_equal_one_full_call(name):
     for size in (3, 1, 2, 1, 1):
         parts.append(model(ids(*tokens[start : start + size]), cache=cache))
         start += size
+    # Different call shapes round differently on GPUs (~2e-3 measured on CUDA): compare with
+    # the backend-robust tolerance (specdec_course.testing.ties.logit_atol).
     np.testing.assert_allclose(
-        np.array(mx.concatenate(parts, axis=1)), np.array(full), atol=1e-4, rtol=1e-4
+        np.array(mx.concatenate(parts, axis=1)), np.array(full), atol=logit_atol(full), rtol=0
     )
 
 
@@ -106,7 +109,7 @@ def test_trim_rewinds_exactly(name):
     assert cache[0].offset == 5
     after = model(ids(7, 7), cache=cache)
     fresh = model(ids(3, 1, 4, 1, 5, 7, 7))[:, -2:]
-    np.testing.assert_allclose(np.array(after), np.array(fresh), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(np.array(after), np.array(fresh), atol=logit_atol(fresh), rtol=0)
     assert cache[0].offset == 7
 
 
@@ -345,6 +348,7 @@ def test_untrimmable_caches_are_detected(name):
     assert trim_prompt_cache(cache, 1) == 0 and cache[0].offset == 3
     with pytest.raises(NotImplementedError):
         cache[0].trim(1)
-    np.testing.assert_allclose(np.array(out), np.array(inner(ids(1, 2, 3))), atol=1e-5)
+    want = inner(ids(1, 2, 3))  # uncached: another kernel path on a GPU, hence logit_atol
+    np.testing.assert_allclose(np.array(out), np.array(want), atol=logit_atol(want), rtol=0)
     # Wrapping changed only these caches, not the model's own.
     assert can_trim_prompt_cache(make_prompt_cache(inner))

@@ -1,0 +1,372 @@
+"""``specdec bench --batch 1 2 4 8 16``: where batched speculative decoding pays (Week 3).
+
+For every batch size B (the first B prompts, cycled if there are fewer) and K:
+
+* **batched spec K** - ``batched_speculative_decode`` (Week 3 Day 3) on all B rows at once;
+* **sequential spec K** - B single-row ``SpeculativeDecoder`` runs one after another (each
+  prompt is timed alone once per repeat; B's time is the sum over its first B prompts);
+* **batched target** - the Week 3 Day 1 ``batched_generate`` (own loop) and mlx-lm's
+  ``batch_generate``: target-only decoding of all rows at once.
+
+Every output is checked per row against the single-row speculative run (itself equal to
+target-only greedy decoding, Week 1 Day 5). Repeats are interleaved in rotated order and
+every figure is a median, as in :mod:`specdec_course.bench.week4`. The goal (issue 9), on
+the bundled pair with OpenBLAS at B = 8: batched spec >= 5x the sequential runs and >= 1.5x
+batched target-only. ``batch.json`` and ``batch_speedup.png`` are written under ``--out``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+from rich.console import Console
+from rich.table import Table
+
+from specdec_course.bench.sweep import rotated
+from specdec_course.core.blas import blas_name
+
+GOAL_B = 8
+GOAL_VS_SEQUENTIAL = 5.0
+GOAL_VS_BATCHED_TARGET = 1.5
+OWN_TARGET = "batched target (W3D1)"
+MLX_TARGET = "batched target (mlx-lm)"
+
+
+@dataclass
+class BatchRow:
+    """One configuration at one batch size."""
+
+    name: str
+    batch: int
+    k: int | None
+    seconds: float
+    tokens: int
+    tokens_per_s: float
+    mismatched_rows: int
+    accepted_per_round: float = 0.0
+
+
+@dataclass
+class BatchReport:
+    """Everything ``--batch`` measured."""
+
+    impl: str
+    blas: str
+    device: str
+    machine: str
+    load: str
+    batches: list[int]
+    ks: list[int]
+    max_tokens: int
+    repeats: int
+    rows: list[BatchRow] = field(default_factory=list)
+
+    def row(self, name: str, batch: int) -> BatchRow | None:
+        """The row called ``name`` at batch size ``batch``."""
+        return next((r for r in self.rows if r.name == name and r.batch == batch), None)
+
+    def best(self, batch: int) -> BatchRow | None:
+        """The fastest batched speculative row at ``batch``."""
+        rows = [r for r in self.rows if r.batch == batch and r.name.startswith("batched spec")]
+        return max(rows, key=lambda r: r.tokens_per_s) if rows else None
+
+    def ratios(self, batch: int) -> tuple[float, float] | None:
+        """(best batched spec vs sequential spec at its K, vs the faster batched target)."""
+        best = self.best(batch)
+        if best is None:
+            return None
+        seq = self.row(f"sequential spec K={best.k}", batch)
+        targets = [r for r in (self.row(OWN_TARGET, batch), self.row(MLX_TARGET, batch)) if r]
+        fastest = max(r.tokens_per_s for r in targets)
+        return best.tokens_per_s / seq.tokens_per_s, best.tokens_per_s / fastest
+
+
+class _NoTokenizer:
+    """What mlx-lm's ``batch_generate`` needs of a tokenizer: no EOS (fixed lengths)."""
+
+    eos_token_ids: list[int] = []
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return ""
+
+
+def _load() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def run_batch_bench(
+    draft: Any,
+    target: Any,
+    prompts: Sequence[list[int]],
+    *,
+    batches: Sequence[int],
+    ks: Sequence[int],
+    max_tokens: int,
+    repeats: int,
+    impl: str,
+    log: Callable[[str], None] = print,
+) -> BatchReport:
+    """Time every configuration ``repeats`` times (interleaved, rotated); return the figures."""
+    from mlx_lm.generate import batch_generate
+
+    from specdec.batched import batched_speculative_decode
+    from specdec.decoder import SpeculativeDecoder
+    from specdec.ragged import batched_generate
+
+    top = max(batches)
+    pool = [list(prompts[i % len(prompts)]) for i in range(top)]
+
+    def own(b: int) -> Callable[[], list[Any]]:
+        return lambda: [r.tokens for r in batched_generate(target, pool[:b], max_tokens)]
+
+    def mlx(b: int) -> Callable[[], list[Any]]:
+        def run() -> list[Any]:
+            out = batch_generate(
+                target, _NoTokenizer(), pool[:b], max_tokens=max_tokens, return_token_ids=True
+            )
+            return out.token_ids
+
+        return run
+
+    def spec(b: int, k: int) -> Callable[[], list[Any]]:
+        return lambda: batched_speculative_decode(draft, target, pool[:b], max_tokens, lookahead=k)
+
+    configs: dict[tuple[str, int, int | None], Callable[[], list[Any]]] = {}
+    for b in batches:
+        configs[(OWN_TARGET, b, None)] = own(b)
+        configs[(MLX_TARGET, b, None)] = mlx(b)
+        for k in ks:
+            configs[(f"batched spec K={k}", b, k)] = spec(b, k)
+
+    # Warm-up (kernel set-up, allocation), not timed.
+    for fn in [own(1), mlx(1), spec(min(batches), ks[0])]:
+        fn()
+    SpeculativeDecoder(draft, target, ks[0]).generate(pool[0], 8)
+
+    secs: dict[Any, list[float]] = {name: [] for name in configs}
+    seq_secs: dict[int, list[list[float]]] = {k: [] for k in ks}
+    outputs: dict[Any, Any] = {}
+    seq_out: dict[int, list[Any]] = {}
+    loads = [_load()]
+    jobs: list[Any] = list(configs) + [("sequential", None, k) for k in ks]
+    for rep in range(repeats):
+        for job in rotated(jobs, rep):
+            if job[0] == "sequential":
+                k = job[2]
+                times, results = [], []
+                for p in pool:
+                    t0 = time.perf_counter()
+                    results.append(SpeculativeDecoder(draft, target, k).generate(p, max_tokens))
+                    times.append(time.perf_counter() - t0)
+                seq_secs[k].append(times)
+                seq_out[k] = results
+                continue
+            t0 = time.perf_counter()
+            outputs[job] = configs[job]()
+            secs[job].append(time.perf_counter() - t0)
+        loads.append(_load())
+        log(f"repeat {rep + 1}/{repeats} done ({loads[-1]})")
+
+    device = mx.default_device()
+    report = BatchReport(
+        impl=impl,
+        blas=blas_name(),
+        device=f"{device} (mlx {mx.__version__})",
+        machine=f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs",
+        load=f"{loads[0]} before, {loads[-1]} after",
+        batches=list(batches),
+        ks=list(ks),
+        max_tokens=max_tokens,
+        repeats=repeats,
+    )
+    reference = [r.tokens for r in seq_out[ks[0]]]
+    for b in batches:
+        want = reference[:b]
+        for k in ks:
+            runs = seq_out[k][:b]
+            t = statistics.median(sum(times[:b]) for times in seq_secs[k])
+            produced = sum(len(r.tokens) for r in runs)
+            acc = [a for r in runs for a in r.accepted_per_round]
+            report.rows.append(
+                BatchRow(
+                    f"sequential spec K={k}",
+                    b,
+                    k,
+                    t,
+                    produced,
+                    produced / t,
+                    sum(r.tokens != w for r, w in zip(runs, want, strict=True)),
+                    sum(acc) / max(len(acc), 1),
+                )
+            )
+        for (name, bb, k), runs in outputs.items():
+            if bb != b:
+                continue
+            tokens = [r.tokens if hasattr(r, "tokens") else list(r) for r in runs]
+            acc = [a for r in runs for a in getattr(r, "accepted_per_round", [])]
+            t = statistics.median(secs[(name, bb, k)])
+            produced = sum(len(x) for x in tokens)
+            report.rows.append(
+                BatchRow(
+                    name,
+                    b,
+                    k,
+                    t,
+                    produced,
+                    produced / t,
+                    sum(x != w for x, w in zip(tokens, want, strict=True)),
+                    sum(acc) / len(acc) if acc else 0.0,
+                )
+            )
+    return report
+
+
+def render(console: Console, report: BatchReport) -> None:
+    """Print the table, the BLAS/device line and the goal ratios at B = 8."""
+    console.print(
+        f"[bold]BLAS:[/bold] {report.blas}   [bold]device:[/bold] {report.device}   "
+        f"[bold]machine:[/bold] {report.machine}"
+    )
+    console.print(
+        f"--impl {report.impl}; greedy, {report.max_tokens} new tokens per row, "
+        f"{report.repeats} interleaved repeats (medians); {report.load}"
+    )
+    table = Table(title="Week 3: batched speculative decoding")
+    for col in ("B", "row", "tok/s", "vs sequential", "vs batched target", "acc/round", "diff"):
+        table.add_column(col, justify="left" if col == "row" else "right")
+    for b in report.batches:
+        targets = [r for r in (report.row(OWN_TARGET, b), report.row(MLX_TARGET, b)) if r]
+        fastest = max(r.tokens_per_s for r in targets)
+        for r in sorted((r for r in report.rows if r.batch == b), key=lambda r: r.name):
+            seq = report.row(f"sequential spec K={r.k}", b) if r.k is not None else None
+            table.add_row(
+                str(b),
+                r.name,
+                f"{r.tokens_per_s:.1f}",
+                f"{r.tokens_per_s / seq.tokens_per_s:.2f}x" if seq else "-",
+                f"{r.tokens_per_s / fastest:.2f}x",
+                f"{r.accepted_per_round:.2f}" if r.k else "-",
+                str(r.mismatched_rows),
+                style="bold green" if r is report.best(b) else None,
+            )
+        table.add_section()
+    console.print(table, width=None if console.is_terminal else 120)
+    console.print(
+        "diff = rows whose tokens differ from the single-row speculative run (0 = "
+        "lossless; on a GPU a non-zero count can be a float near-tie)."
+    )
+    goal = report.ratios(GOAL_B)
+    if goal is None:
+        console.print(f"(add B = {GOAL_B} to --batch for the goal ratios)")
+        return
+    best = report.best(GOAL_B)
+    for label, value, target in (
+        (f"batched spec K={best.k} vs {GOAL_B} sequential runs", goal[0], GOAL_VS_SEQUENTIAL),
+        (f"batched spec K={best.k} vs batched target-only", goal[1], GOAL_VS_BATCHED_TARGET),
+    ):
+        verdict = "[green]met[/green]" if value >= target else "[yellow]not met[/yellow]"
+        console.print(f"goal at B={GOAL_B}: {label}: {value:.2f}x vs {target:.1f}x: {verdict}")
+
+
+def plot(report: BatchReport, path: Path) -> Path:
+    """Speedup vs B per K: over sequential runs and over batched target-only."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for k in report.ks:
+        vs_seq, vs_target = [], []
+        for b in report.batches:
+            r = report.row(f"batched spec K={k}", b)
+            seq = report.row(f"sequential spec K={k}", b)
+            targets = [t for t in (report.row(OWN_TARGET, b), report.row(MLX_TARGET, b)) if t]
+            vs_seq.append(r.tokens_per_s / seq.tokens_per_s)
+            vs_target.append(r.tokens_per_s / max(t.tokens_per_s for t in targets))
+        axes[0].plot(report.batches, vs_seq, marker="o", label=f"K={k}")
+        axes[1].plot(report.batches, vs_target, marker="o", label=f"K={k}")
+    axes[1].axhline(1.0, color="grey", linestyle="--", linewidth=1)
+    axes[0].set_title("batched spec / B sequential spec runs")
+    axes[1].set_title("batched spec / batched target-only (crossover at 1)")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(report.batches, [str(b) for b in report.batches])
+        ax.set_xlabel("batch size B")
+        ax.set_ylabel("speedup")
+        ax.legend()
+    fig.suptitle(f"{report.blas.split(' (')[0]}, {report.device}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def bench_batch(
+    console: Console,
+    *,
+    batches: Sequence[int],
+    ks: Sequence[int],
+    draft: str | None,
+    target: str | None,
+    prompts_file: str | None,
+    max_tokens: int,
+    repeats: int,
+    out: str | Path,
+    impl: str | None,
+) -> int:
+    """``specdec bench --batch ...``: load, run, print, write ``batch.json`` and the plot."""
+    from specdec_course.api.models import ModelPairError, load_pair
+    from specdec_course.core.impl import activate, requested_impl
+    from specdec_course.core.paths import PROMPTS_PATH, load_prompts
+    from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
+
+    ks = [k for k in ks if k > 0]
+    if not ks:
+        console.print("[red]--batch needs at least one K >= 1 (--k 1 2 3)[/red]")
+        return 2
+    name = requested_impl(impl)
+    activate(name)
+    try:
+        draft_model, target_model, tokenizer = load_pair(draft, target)
+    except ModelPairError as err:
+        console.print(f"[red]{err}[/red]")
+        return 2
+    texts = load_prompts(Path(prompts_file) if prompts_file else PROMPTS_PATH)
+    prompts = [tokenizer.encode(t) for t in texts[: max(batches)]]
+    try:
+        with friendly_stubs():
+            report = run_batch_bench(
+                draft_model,
+                target_model,
+                prompts,
+                batches=sorted(set(batches)),
+                ks=ks,
+                max_tokens=max_tokens,
+                repeats=repeats,
+                impl=name,
+                log=lambda m: console.print(m, style="dim"),
+            )
+    except TaskNotWritten as err:
+        return report_unwritten(console, err, name)
+    render(console, report)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "batch.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+    png = plot(report, out / "batch_speedup.png")
+    console.print(f"wrote {out / 'batch.json'} and {png}")
+    mine = [r for r in report.rows if not r.name.startswith(MLX_TARGET)]
+    return 1 if any(r.mismatched_rows for r in mine) else 0

@@ -1,0 +1,362 @@
+"""``specdec bench --week4``: the Week 4 rows side by side, greedy, in one run.
+
+Rows: target-only (the Week 1 Day 2 baseline), the Week 1 loop (``SpeculativeDecoder``),
+the fast loop (``fast_generate``, Week 4 Day 3), prompt lookup (``NgramDrafter``), prompt
+lookup with the draft model as fallback (``FallbackDrafter``), and mlx-lm's own
+``generate_step`` / ``speculative_generate_step`` at the same K. All come from the chosen
+``--impl`` except mlx-lm's; every output is checked against target-only greedy decoding.
+
+A shared machine's speed drifts within minutes, so every repeat runs every row once over
+all prompts, in an order rotated from repeat to repeat, and a row's speedup is the median
+over repeats of (target-only time / row time) *within* the repeat (the house style of
+:mod:`specdec_course.bench.mlxlm_speed`). The two Week 4 goal ratios are printed last:
+fast loop vs target-only (goal >= 2.0x) and fast loop vs mlx-lm at the same K (>= 1.1x).
+
+Run: ``uv run specdec bench --impl solutions --week4`` (K = 6; ``--week4 4`` for K = 4).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+from rich.console import Console
+from rich.table import Table
+
+from specdec_course.bench.mlxlm import mlx_lm_rounds
+from specdec_course.bench.sweep import rotated
+from specdec_course.core.blas import blas_name
+
+#: The Week 4 goals (issue 12).
+GOAL_VS_TARGET = 2.0
+GOAL_VS_MLX_LM = 1.1
+BASE = "target-only"
+FAST = "fast loop"
+MLX_SPEC = "mlx-lm speculative"
+
+
+@dataclass
+class Run:
+    """One generation's tokens and counts (a GenerationResult or mlx-lm's, reduced)."""
+
+    tokens: list[int]
+    target_calls: int
+    accepted: list[int] = field(default_factory=list)
+    drafted: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Row:
+    """One configuration's figures over all prompts and repeats."""
+
+    name: str
+    k: int | None
+    seconds: float
+    tokens: int
+    tokens_per_s: float
+    speedup: float
+    speedup_low: float
+    speedup_high: float
+    target_calls_per_token: float
+    accepted_per_round: float
+    mismatches: int
+
+
+@dataclass
+class Week4Report:
+    """Everything one ``--week4`` run measured (serialisable with ``asdict``)."""
+
+    impl: str
+    blas: str
+    device: str
+    machine: str
+    load: str
+    k: int
+    n_prompts: int
+    max_tokens: int
+    repeats: int
+    rows: list[Row] = field(default_factory=list)
+    fast_vs_mlx_lm: float = 0.0
+    fast_vs_mlx_lm_range: tuple[float, float] = (0.0, 0.0)
+
+    def row(self, name: str) -> Row:
+        """The row called ``name``."""
+        return next(r for r in self.rows if r.name == name)
+
+
+def _reduce(result: Any) -> Run:
+    return Run(
+        list(result.tokens),
+        result.target_calls,
+        list(result.accepted_per_round),
+        list(result.drafted_per_round),
+    )
+
+
+def configurations(
+    draft: Any, target: Any, k: int
+) -> dict[str, tuple[int | None, Callable[..., Run]]]:
+    """Name -> (K, ``run(prompt, max_tokens)``) for every row, from the active ``specdec``."""
+    from mlx_lm.generate import generate_step, speculative_generate_step
+
+    from specdec.baseline import autoregressive_generate
+    from specdec.decoder import SpeculativeDecoder
+    from specdec.fastloop import fast_generate
+    from specdec.ngram import FallbackDrafter, ModelDrafter, NgramDrafter, lookup_generate
+
+    vocab = target.args.vocab_size
+
+    def mlx_base(prompt: list[int], n: int) -> Run:
+        toks = [int(t) for t, _ in generate_step(mx.array(prompt, mx.uint32), target, max_tokens=n)]
+        return Run(toks, len(toks))
+
+    def mlx_spec(prompt: list[int], n: int) -> Run:
+        toks, flags = [], []
+        for t, _, from_draft in speculative_generate_step(
+            mx.array(prompt, mx.uint32), target, draft, num_draft_tokens=k, max_tokens=n
+        ):
+            toks.append(int(t))
+            flags.append(bool(from_draft))
+        accepted, drafted = mlx_lm_rounds(flags, k, n)
+        return Run(toks, 1 + len(accepted), accepted, drafted)
+
+    return {
+        BASE: (None, lambda p, n: _reduce(autoregressive_generate(target, p, n))),
+        "Week 1 loop": (
+            k,
+            lambda p, n: _reduce(SpeculativeDecoder(draft, target, k).generate(p, n)),
+        ),
+        FAST: (k, lambda p, n: _reduce(fast_generate(draft, target, p, n, lookahead=k))),
+        "n-gram": (
+            k,
+            lambda p, n: _reduce(
+                lookup_generate(target, p, n, drafter=NgramDrafter(vocab), lookahead=k)
+            ),
+        ),
+        "n-gram + model": (
+            k,
+            lambda p, n: _reduce(
+                lookup_generate(
+                    target,
+                    p,
+                    n,
+                    drafter=FallbackDrafter(NgramDrafter(vocab), ModelDrafter(draft)),
+                    lookahead=k,
+                )
+            ),
+        ),
+        "mlx-lm target-only": (None, mlx_base),
+        MLX_SPEC: (k, mlx_spec),
+    }
+
+
+def _load() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def run_week4(
+    draft: Any,
+    target: Any,
+    prompts: Sequence[list[int]],
+    *,
+    k: int,
+    max_tokens: int,
+    repeats: int,
+    impl: str,
+    log: Callable[[str], None] = print,
+) -> Week4Report:
+    """Time every row ``repeats`` times (interleaved, rotated) and return the figures."""
+    configs = configurations(draft, target, k)
+    names = list(configs)
+    for name in names:  # warm-up: kernel set-up and allocation, not timed
+        configs[name][1](prompts[0], 8)
+    secs: dict[str, list[float]] = {name: [] for name in names}
+    outputs: dict[str, list[Run]] = {}
+    loads = [_load()]
+    for rep in range(repeats):
+        for name in rotated(names, rep):
+            run = configs[name][1]
+            t0 = time.perf_counter()
+            outputs[name] = [run(p, max_tokens) for p in prompts]
+            secs[name].append(time.perf_counter() - t0)
+        loads.append(_load())
+        log(f"repeat {rep + 1}/{repeats}: " + ", ".join(f"{n} {secs[n][-1]:.2f} s" for n in names))
+
+    device = mx.default_device()
+    report = Week4Report(
+        impl=impl,
+        blas=blas_name(),
+        device=f"{device} ({mx.__version__})",
+        machine=f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs",
+        load=f"{loads[0]} before, {loads[-1]} after",
+        k=k,
+        n_prompts=len(prompts),
+        max_tokens=max_tokens,
+        repeats=repeats,
+    )
+    reference = [r.tokens for r in outputs[BASE]]
+    for name in names:
+        runs = outputs[name]
+        produced = sum(len(r.tokens) for r in runs)
+        ratios = [b / t for b, t in zip(secs[BASE], secs[name], strict=True)]
+        rounds = [a for r in runs for a in r.accepted]
+        mismatches = sum(
+            sum(x != y for x, y in zip(r.tokens, ref, strict=False)) + abs(len(r.tokens) - len(ref))
+            for r, ref in zip(runs, reference, strict=True)
+        )
+        t = statistics.median(secs[name])
+        report.rows.append(
+            Row(
+                name=name,
+                k=configs[name][0],
+                seconds=t,
+                tokens=produced,
+                tokens_per_s=produced / t,
+                speedup=statistics.median(ratios),
+                speedup_low=min(ratios),
+                speedup_high=max(ratios),
+                target_calls_per_token=sum(r.target_calls for r in runs) / max(produced, 1),
+                accepted_per_round=sum(rounds) / len(rounds) if rounds else 0.0,
+                mismatches=mismatches,
+            )
+        )
+    vs_mlx = [m / f for m, f in zip(secs[MLX_SPEC], secs[FAST], strict=True)]
+    report.fast_vs_mlx_lm = statistics.median(vs_mlx)
+    report.fast_vs_mlx_lm_range = (min(vs_mlx), max(vs_mlx))
+    return report
+
+
+def render(console: Console, report: Week4Report) -> None:
+    """Print the table, the BLAS/device line and the two goal ratios."""
+    console.print(
+        f"[bold]BLAS:[/bold] {report.blas}   [bold]device:[/bold] {report.device}   "
+        f"[bold]machine:[/bold] {report.machine}"
+    )
+    console.print(
+        f"--impl {report.impl}; greedy, {report.max_tokens} new tokens x "
+        f"{report.n_prompts} held-out prompts, K = {report.k}, {report.repeats} interleaved "
+        f"repeats (medians); {report.load}"
+    )
+    table = Table(title="Week 4: one run, every drafter and loop")
+    for col in (
+        "row",
+        "K",
+        "tok/s",
+        "vs target-only",
+        "range",
+        "target calls/token",
+        "accepted/round",
+        "diff",
+    ):
+        table.add_column(col, justify="left" if col == "row" else "right")
+    for r in report.rows:
+        table.add_row(
+            r.name,
+            "-" if r.k is None else str(r.k),
+            f"{r.tokens_per_s:.1f}",
+            f"{r.speedup:.2f}x",
+            f"{r.speedup_low:.2f}-{r.speedup_high:.2f}",
+            f"{r.target_calls_per_token:.2f}",
+            f"{r.accepted_per_round:.2f}",
+            str(r.mismatches),
+            style="bold green" if r.name == FAST else None,
+        )
+    # Off a terminal rich assumes 80 columns, which would squeeze the table in logs.
+    wide = console if console.is_terminal else Console(file=console.file, width=120)
+    wide.print(table)
+    console.print(
+        "diff = tokens differing from target-only greedy output (0 = lossless; "
+        "a non-zero count on a GPU backend is a float near-tie, see the Day 5 chapter)."
+    )
+    fast = report.row(FAST)
+    lo, hi = report.fast_vs_mlx_lm_range
+    for label, value, goal, extra in (
+        (
+            "fast loop vs target-only",
+            fast.speedup,
+            GOAL_VS_TARGET,
+            f"range {fast.speedup_low:.2f}-{fast.speedup_high:.2f}",
+        ),
+        (
+            f"fast loop vs mlx-lm speculative_generate_step at K={report.k}",
+            report.fast_vs_mlx_lm,
+            GOAL_VS_MLX_LM,
+            f"range {lo:.2f}-{hi:.2f}",
+        ),
+    ):
+        verdict = "[green]met[/green]" if value >= goal else "[yellow]not met[/yellow]"
+        console.print(f"goal {label}: {value:.2f}x ({extra}) vs goal {goal:.1f}x: {verdict}")
+
+
+def bench_week4(
+    console: Console,
+    *,
+    k: int,
+    draft: str | None,
+    target: str | None,
+    prompts_file: str | None,
+    num_prompts: int,
+    max_tokens: int,
+    repeats: int,
+    temperature: float,
+    out: str | Path,
+    impl: str | None,
+) -> int:
+    """``specdec bench --week4``: load, run, print, and write ``week4.json`` under ``out``."""
+    from specdec_course.api.models import ModelPairError, load_pair
+    from specdec_course.core.impl import activate, requested_impl
+    from specdec_course.core.paths import PROMPTS_PATH, load_prompts
+    from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
+
+    if temperature != 0:
+        console.print(
+            "[red]--week4 compares greedy outputs token for token: use --temperature 0[/red]"
+        )
+        return 2
+    if k < 1 or num_prompts < 1 or max_tokens < 1 or repeats < 1:
+        console.print(
+            "[red]--week4 K, --num-prompts, --max-tokens and --repeats must be >= 1[/red]"
+        )
+        return 2
+    name = requested_impl(impl)
+    activate(name)
+    try:
+        draft_model, target_model, tokenizer = load_pair(draft, target)
+    except ModelPairError as err:
+        console.print(f"[red]{err}[/red]")
+        return 2
+    texts = load_prompts(Path(prompts_file) if prompts_file else PROMPTS_PATH)[:num_prompts]
+    prompts = [tokenizer.encode(t) for t in texts]
+    try:
+        with friendly_stubs():
+            report = run_week4(
+                draft_model,
+                target_model,
+                prompts,
+                k=k,
+                max_tokens=max_tokens,
+                repeats=repeats,
+                impl=name,
+                log=lambda m: console.print(m, style="dim"),
+            )
+    except TaskNotWritten as err:
+        return report_unwritten(console, err, name)
+    render(console, report)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "week4.json"
+    path.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    console.print(f"wrote {path}")
+    return 1 if any(r.mismatches for r in report.rows if not r.name.startswith("mlx-lm")) else 0

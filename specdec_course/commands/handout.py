@@ -1,0 +1,350 @@
+"""``specdec handout DEST``: write a student repository, then prove it.
+
+The handout holds the stubs, the public tests, the book, the bundled models and
+the course machinery students run (``specdec test/demo/walkthrough/bench``).
+It never holds the reference (``solutions/``), the hidden tests, the rubric,
+the grader, the handout writer or the authoring tools, nor caches (``.pyc``,
+bench results, a built book). It gets its own README (student path first), its
+own CI workflow, and a git repository with one commit.
+
+The proof runs the handout's own test command in DEST (every task test red with
+the stub's NotImplementedError, every shipped tool test green) and a leak check:
+no solution region's code (normalised AST) appears in any DEST ``.py`` file, no
+path or text points at the reference, and no cache or compiled file ships.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from specdec_course.authoring.regions import parse_regions
+from specdec_course.core.impl import IMPLEMENTATIONS
+from specdec_course.core.paths import REPO_ROOT
+
+#: Copied as they are (files or whole folders, minus caches and DROP).
+SHIP = [
+    "src",
+    "models",
+    "book/book.toml",
+    "book/src",
+    "specdec_course",
+    "pyproject.toml",
+    "uv.lock",
+    ".gitignore",
+    "tests/__init__.py",
+    "tests/w1_helpers.py",
+]
+#: Tool tests that need neither the reference nor the instructor tools.
+TOOL_TESTS = [
+    "test_baselines.py",
+    "test_blas.py",
+    "test_markers.py",
+    "test_stats.py",
+    "test_testmodels.py",
+    "test_summary.py",
+]
+#: Instructor-only parts of the machinery, never shipped.
+DROP = [
+    "book/src/instructors.md",
+    "specdec_course/authoring",
+    "specdec_course/grading/grade.py",
+    "specdec_course/commands/handout.py",
+    "specdec_course/grading/rubric.toml",
+    "specdec_course/commands/check.py",
+]
+#: Never shipped anywhere: caches, compiled files, build output.
+CACHES = {
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".venv",
+    "bench-results",
+    "grade-results",
+    ".DS_Store",
+}
+#: Text that points at the reference or the hidden tests.
+POINTERS = re.compile(r"\bsolutions[/\\.]|\bimport solutions\b|tests/hidden|rubric\.toml")
+#: Solution regions smaller than this many AST nodes are too generic to be a leak
+#: (``return self._k`` appears in any class with a ``_k``).
+MIN_NODES = 15
+TEST_COMMAND = "uv run pytest"
+
+README = """\
+# specdec: speculative decoding on MLX, from scratch
+
+Your copy of the course. Read a chapter in `book/src/`, fill in the TODO stubs
+in `src/specdec/`, run that chapter's tests, and watch your own code make real
+models faster - losslessly.
+
+## Start here
+
+```sh
+pip install uv && uv sync            # once: the environment (no internet needed later)
+uv run specdec test --week 1 --day 1 # the first chapter's tests on your code
+```
+
+Every task starts as `raise NotImplementedError(...)` under a numbered TODO
+plan; the summary table says which tasks pass, fail or are not written yet.
+
+```sh
+uv run specdec test --week 1 --day 4 -- -x    # extra pytest arguments after --
+uv run specdec walkthrough                    # one speculative step of YOUR code
+uv run specdec demo                           # your decoder on the bundled models
+uv run specdec bench                          # measured vs predicted speedup
+```
+
+The whole suite (`{test_command}`) is red until every task is written; the
+course tool's own tests (`tests/course`) are green from the start.
+"""
+
+CI = """\
+name: tests
+on: [push, pull_request]
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+      - run: python -m pip install uv && uv sync --locked
+      - run: uv run pytest tests/course
+      - run: uv run pytest
+"""
+
+
+class HandoutError(RuntimeError):
+    """The handout could not be written (e.g. DEST is not empty)."""
+
+
+def _ignore(folder: str, names: list[str]) -> set[str]:
+    rel = Path(folder).resolve().relative_to(REPO_ROOT)
+    dropped = {n for n in names if str(rel / n) in DROP}
+    return dropped | {n for n in names if n in CACHES or n.endswith((".pyc", ".pyo"))}
+
+
+def write_tree(dest: Path) -> None:
+    """Copy what a student gets into ``dest`` (which must not exist or be empty)."""
+    if dest.exists() and any(dest.iterdir()):
+        raise HandoutError(f"{dest} exists and is not empty: give a new folder")
+    dest.mkdir(parents=True, exist_ok=True)
+    for item in SHIP:
+        src, out = REPO_ROOT / item, dest / item
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, out, ignore=_ignore)
+        elif src.exists():
+            shutil.copy2(src, out)
+    # The public task tests and their helpers (tests/*.py; tests/hidden is a folder).
+    (dest / "tests").mkdir(parents=True, exist_ok=True)
+    for test in sorted((REPO_ROOT / "tests").glob("*.py")):
+        shutil.copy2(test, dest / "tests" / test.name)
+    (dest / "tests" / "course").mkdir(parents=True, exist_ok=True)
+    for name in TOOL_TESTS:
+        if (REPO_ROOT / "tests" / "course" / name).exists():
+            shutil.copy2(REPO_ROOT / "tests" / "course" / name, dest / "tests" / "course" / name)
+    summary = dest / "book" / "src" / "SUMMARY.md"
+    if summary.exists():
+        # The instructors' page does not ship: drop its part of the table of contents.
+        text = summary.read_text()
+        summary.write_text(text.split("\n# For instructors", 1)[0].rstrip("\n") + "\n")
+    (dest / "README.md").write_text(README.format(test_command=TEST_COMMAND))
+    (dest / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
+    (dest / ".github" / "workflows" / "tests.yml").write_text(CI)
+
+
+def git_commit(dest: Path) -> None:
+    """``git init`` and one commit of everything."""
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=dest, check=True, capture_output=True, text=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git(
+        "-c",
+        "user.name=specdec",
+        "-c",
+        "user.email=specdec@localhost",
+        "commit",
+        "-q",
+        "-m",
+        "specdec course: student handout",
+    )
+
+
+def _dumps(statements: list[ast.stmt]) -> list[str]:
+    return [ast.dump(s, annotate_fields=False) for s in statements]
+
+
+def solution_fingerprints() -> list[tuple[str, list[str]]]:
+    """``(qualname, [ast.dump of each statement])`` of every sizeable solution region."""
+    found = []
+    for path in sorted((IMPLEMENTATIONS["solutions"] / "specdec").glob("*.py")):
+        for region in parse_regions(path.read_text(), path.stem):
+            tree = ast.parse(textwrap.dedent(region.body))
+            if sum(1 for _ in ast.walk(tree)) >= MIN_NODES:
+                found.append((region.qualname or f"{path.stem} (module level)", _dumps(tree.body)))
+    return found
+
+
+def _statement_lists(tree: ast.AST):
+    for node in ast.walk(tree):
+        for name in ("body", "orelse", "finalbody"):
+            body = getattr(node, name, None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+                yield body
+
+
+def leak_problems(dest: Path) -> list[str]:
+    """Everything in ``dest`` that reveals the reference or the hidden tests."""
+    problems = []
+    prints = solution_fingerprints()
+    for path in sorted(p for p in dest.rglob("*") if ".git" not in p.relative_to(dest).parts):
+        rel = path.relative_to(dest)
+        if path.is_dir():
+            if path.name in ("solutions", "hidden") or path.name in CACHES:
+                problems.append(f"{rel}/: a folder the handout must not have")
+            continue
+        if path.suffix in (".pyc", ".pyo") or "solution" in path.name.lower():
+            problems.append(f"{rel}: a file the handout must not have")
+            continue
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        # The course machinery's own docs may name the instructor's folders (they describe
+        # the --impl switch); student-facing files (stubs, tests, book, README) may not.
+        machinery = rel.parts[0] == "specdec_course" or rel.name == "pyproject.toml"
+        for number, line in enumerate(text.splitlines(), 1):
+            if not machinery and POINTERS.search(line):
+                problems.append(f"{rel}:{number}: points at the reference: {line.strip()[:80]}")
+        if path.suffix != ".py":
+            continue
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+            if any(n.split(".")[0] == "solutions" for n in names):
+                problems.append(f"{rel}:{node.lineno}: imports the reference package")
+        for body in _statement_lists(tree):
+            dumps = _dumps(body)
+            for qualname, region in prints:
+                n = len(region)
+                if any(dumps[i : i + n] == region for i in range(len(dumps) - n + 1)):
+                    problems.append(f"{rel}:{body[0].lineno}: holds the solution of {qualname}")
+    return problems
+
+
+def _sync(dest: Path) -> list[str]:
+    # The handout's own environment from its uv.lock, offline (the uv cache serves it).
+    cmd = ["uv", "sync", "--offline", "--locked", "--quiet"]
+    proc = subprocess.run(
+        cmd,
+        cwd=dest,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
+    )
+    if proc.returncode != 0:
+        return [f"`{' '.join(cmd)}` failed in {dest}:\n{(proc.stdout + proc.stderr)[-1500:]}"]
+    return []
+
+
+def test_problems(dest: Path, *, sync: bool, only: list[str] | None = None) -> list[str]:
+    """Run the handout's test command in ``dest``; tasks must be red, tool tests green.
+
+    ``only`` limits the run to some test paths (``specdec check`` keeps its budget).
+    """
+    report = Path(tempfile.mkdtemp()) / "report.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("SPECDEC_IMPL", "SPECDEC_IMPL_PATH")}
+    args = [
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--specdec-report",
+        str(report),
+        *(only or []),
+    ]
+    if sync:
+        env.pop("VIRTUAL_ENV", None)
+        cmd = ["uv", "run", "--offline", "--locked", *args]
+    else:
+        # This environment, with DEST's own course package first on the path.
+        env["PYTHONPATH"] = str(dest)
+        cmd = [sys.executable, "-m", *args]
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    proc = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, env=env)
+    records = json.loads(report.read_text()) if report.exists() else []
+    shutil.rmtree(report.parent, ignore_errors=True)
+    if not records:
+        return [f"the handout's tests did not run:\n{proc.stdout[-2000:]}{proc.stderr[-1000:]}"]
+    problems = []
+    for r in records:
+        tool = r["nodeid"].startswith("tests/course/")
+        if tool and r["outcome"] != "passed":
+            problems.append(
+                f"{r['nodeid']}: tool test {r['outcome']} ({r['exception']}: {r['message']})"
+            )
+        elif not tool and not r.get("unwritten"):
+            problems.append(
+                f"{r['nodeid']}: expected the stub's NotImplementedError, got "
+                f"{r['outcome']} ({r['exception']}: {r['message']})"
+            )
+    if not any(r["nodeid"].startswith("tests/course/") for r in records):
+        problems.append("no tool test ran in the handout")
+    return problems
+
+
+def prove_handout(dest: Path, *, sync: bool = True, only: list[str] | None = None) -> list[str]:
+    """The leak check and the handout's own tests; every problem found."""
+    problems = leak_problems(dest)
+    if sync:
+        problems += _sync(dest)
+    return problems or test_problems(dest, sync=sync, only=only)
+
+
+def write_handout(
+    console: Console, dest: str | Path, *, prove: bool = True, sync: bool = True
+) -> int:
+    """Write the handout to ``dest``, commit it, and (by default) prove it.
+
+    Returns:
+        0 when the handout was written (and proved), 1 when the proof failed.
+    """
+    dest = Path(dest).resolve()
+    start = time.perf_counter()
+    write_tree(dest)
+    git_commit(dest)
+    console.print(f"wrote the handout to {dest} (one commit)")
+    if not prove:
+        return 0
+    problems = prove_handout(dest, sync=sync)
+    took = time.perf_counter() - start
+    if problems:
+        console.print(f"[red]the handout is not safe to ship[/red] ({took:.0f} s):")
+        for p in problems[:30]:
+            console.print(f"  - {p}", markup=False, soft_wrap=True)
+        return 1
+    console.print(
+        f"[green]proved[/green]: tasks red, tool tests green, nothing leaks ({took:.0f} s)"
+    )
+    return 0

@@ -1,0 +1,77 @@
+"""specdec bench --batch: the Week 3 batch bench on tiny in-process models (no timing asserts)."""
+
+import io
+import json
+
+import pytest
+from rich.console import Console
+
+from specdec_course.bench.batch import (
+    MLX_TARGET,
+    OWN_TARGET,
+    plot,
+    render,
+    run_batch_bench,
+)
+from specdec_course.commands.cli import build_parser
+from specdec_course.core import impl
+from specdec_course.testing import tiny_pair
+
+PROMPTS = [[1, 2, 3, 4, 5], [7], [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 11, 12], [4, 4]]
+
+
+@pytest.fixture(scope="module")
+def report():
+    before = impl.requested_impl()
+    impl.activate("solutions")
+    try:
+        draft, target = tiny_pair(0)
+        yield run_batch_bench(
+            draft,
+            target,
+            PROMPTS,
+            batches=[1, 2, 4],
+            ks=[1, 3],
+            max_tokens=10,
+            repeats=2,
+            impl="solutions",
+            log=lambda m: None,
+        )
+    finally:
+        impl.activate(before)
+
+
+def test_every_row_is_measured_and_equal(report):
+    names = {r.name for r in report.rows}
+    assert names == {
+        OWN_TARGET,
+        MLX_TARGET,
+        "batched spec K=1",
+        "batched spec K=3",
+        "sequential spec K=1",
+        "sequential spec K=3",
+    }
+    for b in (1, 2, 4):
+        rows = [r for r in report.rows if r.batch == b]
+        assert len(rows) == 6
+        for r in rows:
+            assert r.tokens == 10 * b and r.tokens_per_s > 0
+            assert r.mismatched_rows == 0, f"{r.name} at B={b}: outputs differ per row"
+    assert report.ratios(4) is not None and report.ratios(8) is None
+
+
+def test_render_plot_and_json(report, tmp_path):
+    out = io.StringIO()
+    render(Console(file=out, width=160), report)
+    text = out.getvalue()
+    assert "BLAS:" in text and "batched spec K=3" in text and "add B = 8" in text
+    assert plot(report, tmp_path / "b.png").stat().st_size > 1000
+    from dataclasses import asdict
+
+    assert json.loads(json.dumps(asdict(report)))["batches"] == [1, 2, 4]
+
+
+def test_cli_option():
+    args = build_parser().parse_args(["bench", "--batch", "1", "8", "--k", "2"])
+    assert args.batch == [1, 8] and args.k == [2]
+    assert build_parser().parse_args(["bench"]).batch is None

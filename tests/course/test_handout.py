@@ -1,0 +1,75 @@
+"""specdec handout: what ships, and a leak check that catches a planted solution."""
+
+import shutil
+
+import pytest
+
+from specdec_course.commands.handout import HandoutError, leak_problems, write_tree
+from specdec_course.core.impl import IMPLEMENTATIONS
+
+REF = IMPLEMENTATIONS["solutions"] / "specdec"
+
+
+@pytest.fixture(scope="module")
+def handout(tmp_path_factory):
+    dest = tmp_path_factory.mktemp("handout") / "repo"
+    write_tree(dest)
+    return dest
+
+
+def test_ships_the_student_side_only(handout):
+    assert (handout / "src" / "specdec" / "verify.py").is_file()
+    assert (handout / "tests" / "test_w1d4_verify.py").is_file()
+    assert (handout / ".github" / "workflows" / "tests.yml").is_file()
+    for absent in (
+        "solutions",
+        "tests/hidden",
+        "specdec_course/authoring",
+        "specdec_course/grading/rubric.toml",
+        "specdec_course/grading/grade.py",
+    ):
+        assert not (handout / absent).exists(), f"{absent} must not ship"
+    assert not list(handout.rglob("__pycache__")), "no compiled caches in the handout"
+    readme = (handout / "README.md").read_text()
+    assert readme.index("uv run specdec test") < readme.index("walkthrough"), "student path first"
+
+
+def test_a_clean_handout_has_no_leak(handout):
+    assert leak_problems(handout) == []
+
+
+def test_a_planted_solution_body_is_caught(handout, tmp_path):
+    dest = tmp_path / "leaky"
+    shutil.copytree(handout, dest)
+    # The reference verify.py in place of the stub: its solution region is in DEST now.
+    shutil.copy2(REF / "verify.py", dest / "src" / "specdec" / "verify.py")
+    problems = leak_problems(dest)
+    assert any("holds the solution of verify.verify_speculation" in p for p in problems), problems
+
+
+def test_a_reformatted_solution_in_another_file_is_caught(handout, tmp_path):
+    dest = tmp_path / "leaky2"
+    shutil.copytree(handout, dest)
+    body = (REF / "sampling.py").read_text()
+    start = body.index("    # BEGIN SOLUTION", body.index("def sample_from_probs"))
+    region = body[start : body.index("    # END SOLUTION", start)]
+    # Comments and blank lines differ, the code (AST) is the same.
+    code = "\n".join(line for line in region.splitlines() if not line.strip().startswith("#"))
+    (dest / "notes.py").write_text("def cheat(probs, key=None):\n    import math\n" + code + "\n")
+    assert any("sample_from_probs" in p for p in leak_problems(dest))
+
+
+def test_pointers_and_folders_named_after_the_reference_are_caught(handout, tmp_path):
+    dest = tmp_path / "leaky3"
+    shutil.copytree(handout, dest)
+    (dest / "book" / "src" / "extra.md").write_text("see solutions/specdec/verify.py\n")
+    (dest / "solutions").mkdir()
+    problems = leak_problems(dest)
+    assert any("points at the reference" in p for p in problems)
+    assert any(p.startswith("solutions/") for p in problems)
+
+
+def test_refuses_a_non_empty_destination(tmp_path):
+    (tmp_path / "x").write_text("")
+    with pytest.raises(HandoutError, match="not empty"):
+        write_tree(tmp_path)

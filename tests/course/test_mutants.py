@@ -1,0 +1,56 @@
+"""The mutation table (specdec_course.authoring.mutants) stays runnable.
+
+Running the mutants takes minutes, so it is on demand
+(``uv run python -m specdec_course.authoring.mutants``); these checks only keep the table in step
+with the reference.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+
+import pytest
+
+from specdec_course.authoring import mutants
+from specdec_course.core.tasks import CHAPTERS
+
+
+def test_every_snippet_is_in_the_reference_exactly_once():
+    assert mutants.table_problems() == [], (
+        "a solutions module changed under the mutation table: update the snippet"
+    )
+
+
+def test_at_least_four_mutants_for_every_day_of_weeks_1_and_2():
+    per_day = Counter(m.day for m in mutants.MUTANTS)
+    for chapter in CHAPTERS:
+        if chapter.week <= 2:
+            assert per_day[chapter.marker] >= 4, (
+                f"{chapter.marker} has {per_day[chapter.marker]} mutants"
+            )
+            assert mutants.test_files(chapter.marker), f"no test file for {chapter.marker}"
+
+
+def test_mutants_change_code_not_just_text():
+    for m in mutants.MUTANTS:
+        assert m.find != m.replace and m.bug
+        before = (mutants.SOLUTIONS / "specdec" / f"{m.module}.py").read_text()
+        after = before.replace(m.find, m.replace)
+        assert ast.dump(ast.parse(before)) != ast.dump(ast.parse(after)), (
+            f"{m.bug}: the AST is unchanged"
+        )
+
+
+def test_apply_writes_a_mutated_copy_and_leaves_solutions_alone(tmp_path):
+    m = mutants.MUTANTS[0]
+    source = mutants.SOLUTIONS / "specdec" / f"{m.module}.py"
+    before = source.read_text()
+    mutants.apply(m, tmp_path)
+    copied = (tmp_path / "specdec" / f"{m.module}.py").read_text()
+    assert m.replace in copied and copied.count(m.find) == before.count(m.find) - 1
+    assert source.read_text() == before
+    with pytest.raises(ValueError, match="exactly once"):
+        mutants.apply(
+            mutants.Mutant("w1d1", m.module, "no such code", "x", "stale"), tmp_path / "again"
+        )

@@ -1,0 +1,269 @@
+"""Week 3 Day 3 - the batched speculative loop (book chapter week3-03-batched-loop)."""
+
+from collections import Counter
+
+import mlx.core as mx
+import pytest
+
+import specdec.batched
+from specdec.batched import batched_speculative_decode
+from specdec.decoder import SpeculativeDecoder
+from specdec_course.testing import (
+    exact_sequence_distribution,
+    perturbed,
+    random_markov,
+    tiny_llama,
+    tiny_pair,
+)
+from specdec_course.testing.stats import assert_follows
+from specdec_course.testing.ties import assert_greedy_equal_or_tie
+from tests.w1_helpers import BUNDLED_PROMPTS, bundled_greedy, bundled_pair
+from tests.w3_helpers import (
+    BatchCounting,
+    BatchMarkov,
+    HistoryScripted,
+    clear_ragged_prompts,
+    first_difference,
+    history_hash,
+    sometimes_wrong,
+)
+
+pytestmark = pytest.mark.w3d3
+
+V = 32
+
+
+def scripted_pair(every=3, vocab=V):
+    """(draft, target) whose choices depend on the whole visible history; the draft is
+    wrong at about 1 in ``every`` positions. Stale or padded tokens in a cache change the
+    output, and the exact expected output comes from the script alone."""
+    script = history_hash(vocab)
+    target = HistoryScripted(vocab, script)
+    draft = HistoryScripted(vocab, sometimes_wrong(script, vocab, every))
+    return draft, target
+
+
+PROMPTS = [[5], list(range(1, 30)), [7, 7, 2], [3] * 12, [30, 1]]
+
+
+def check_rows(results, target, prompts, budgets, what, eos=None):
+    assert len(results) == len(prompts), f"one result per prompt, in order: got {len(results)}"
+    for b, (p, r) in enumerate(zip(prompts, results, strict=True)):
+        want = target.greedy(p, budgets[b], eos)
+        i = first_difference(r.tokens, want)
+        assert r.tokens == want, (
+            f"{what}: row {b} (prompt length {len(p)}) differs from single-sequence greedy at "
+            f"token {i} (got {r.tokens[i : i + 3]}, want {want[i : i + 3]}). Likely: a row's "
+            "caches not rewound by its OWN count (K - accepted), or padding visible"
+        )
+
+
+class TestGreedyIsLossless:
+    @pytest.mark.parametrize("k", [1, 3, 6])
+    def test_history_model_equals_target_greedy(self, k):
+        draft, target = scripted_pair()
+        results = batched_speculative_decode(draft, target, PROMPTS, 25, lookahead=k)
+        check_rows(results, target, PROMPTS, [25] * 5, f"K={k}")
+        accepted = [a for r in results for a in r.accepted_per_round]
+        assert 0 in accepted and k in accepted, "test setup: want both rejections and full accepts"
+
+    @pytest.mark.parametrize("batch,k,seed", [(4, 3, 5), (8, 2, 10), (8, 5, 11), (2, 6, 6)])
+    def test_tiny_llamas_equal_target_greedy(self, batch, k, seed):
+        draft, target = tiny_pair(seed)
+        prompts, wants = clear_ragged_prompts(target, batch, 20, seed)
+        results = batched_speculative_decode(draft, target, prompts, 20, lookahead=k)
+        for b, (p, r, want) in enumerate(zip(prompts, results, wants, strict=True)):
+            i = first_difference(r.tokens, want)
+            assert r.tokens == want, (
+                f"B={batch}, K={k}: row {b} (prompt length {len(p)}) differs from target greedy "
+                f"at token {i} (got {r.tokens[i : i + 3]}, want {want[i : i + 3]})"
+            )
+
+    def test_bundled_pair(self):
+        draft, target, tokenizer = bundled_pair()
+        # Two ragged rows, 12 tokens: the 12-layer target keeps the day under 15 s.
+        texts = [BUNDLED_PROMPTS[1], "x"]
+        prompts = [tokenizer.encode(t) for t in texts]
+        results = batched_speculative_decode(draft, target, prompts, 12, lookahead=3)
+        for b, (text, r) in enumerate(zip(texts, results, strict=True)):
+            prompt, want = bundled_greedy(text, 12)
+            # Real float32 logits: equal token for token except at named near-ties.
+            assert_greedy_equal_or_tie(
+                target,
+                prompt,
+                r.tokens,
+                want,
+                what=f"bundled pair, row {b}: batched speculative output vs target greedy",
+            )
+
+    def test_batch_of_one_is_the_speculative_decoder(self):
+        draft, target = tiny_pair(1)
+        for prompt, n in [([4, 9, 1, 3], 23), ([8], 7)]:
+            got = batched_speculative_decode(draft, target, [prompt], n, lookahead=4)[0]
+            want = SpeculativeDecoder(draft, target, 4).generate(prompt, n)
+            assert got.tokens == want.tokens, "B = 1 must give SpeculativeDecoder's tokens"
+            assert got.accepted_per_round == want.accepted_per_round, (
+                f"B = 1: accepted per round {got.accepted_per_round}, SpeculativeDecoder "
+                f"{want.accepted_per_round}"
+            )
+            assert got.drafted_per_round == want.drafted_per_round
+            assert got.target_calls == want.target_calls, (
+                f"B = 1: {got.target_calls} target calls, SpeculativeDecoder {want.target_calls}"
+            )
+
+    def test_identical_prompts_identical_rows(self):
+        draft, target = tiny_pair(2)
+        results = batched_speculative_decode(draft, target, [[1, 2, 3]] * 3 + [[9]], 15)
+        assert results[0].tokens == results[1].tokens == results[2].tokens
+        assert results[0].accepted_per_round == results[2].accepted_per_round
+
+
+class TestRaggedBookkeeping:
+    def test_all_rows_of_length_one_need_no_prefill(self):
+        draft, target = scripted_pair()
+        draft, target = BatchCounting(draft), BatchCounting(target)
+        prompts = [[1], [2], [3]]
+        results = batched_speculative_decode(draft, target, prompts, 10, lookahead=3)
+        check_rows(results, target, prompts, [10] * 3, "one-token prompts")
+        assert target.shapes[0][1] == 4, (
+            f"first target call fed {target.shapes[0][1]} tokens: with one-token prompts there is "
+            "nothing to prefill, the first call is a verify call of K + 1 = 4 tokens"
+        )
+
+    def test_all_rows_reject_at_position_zero(self):
+        script = history_hash(V)
+        target = HistoryScripted(V, script)
+        draft = HistoryScripted(V, lambda h: (script(h) + 1) % V)  # always wrong
+        results = batched_speculative_decode(draft, target, PROMPTS, 12, lookahead=4)
+        check_rows(results, target, PROMPTS, [12] * 5, "a draft that is always wrong")
+        for r in results:
+            assert set(r.accepted_per_round) == {0} and r.rounds == 12, (
+                f"every round should accept 0 and emit 1 target token: {r.accepted_per_round}"
+            )
+
+    def test_one_row_hits_eos_early(self):
+        draft, target = scripted_pair()
+        eos = target.greedy(PROMPTS[2], 40)[3]  # row 2 emits it as its 4th token
+        results = batched_speculative_decode(
+            draft, target, PROMPTS, 30, lookahead=3, eos_token_id=eos
+        )
+        check_rows(results, target, PROMPTS, [30] * 5, "EOS in one row", eos=eos)
+        assert results[2].finish_reason == "eos" and results[2].tokens[-1] == eos, (
+            "a row stops right after its EOS (kept), nothing after it"
+        )
+        assert any(len(r.tokens) == 30 for r in results), "the other rows must go on"
+
+    def test_budgets_per_row_including_zero_and_smaller_than_k(self):
+        draft, target = scripted_pair()
+        draft, target = BatchCounting(draft), BatchCounting(target)
+        budgets = [0, 1, 2, 5, 13]
+        results = batched_speculative_decode(draft, target, PROMPTS, budgets, lookahead=6)
+        check_rows(results, target, PROMPTS, budgets, "per-row max_tokens")
+        for b, (r, m) in enumerate(zip(results, budgets, strict=True)):
+            assert len(r.tokens) == m, (
+                f"row {b} has max_tokens={m} but got {len(r.tokens)} tokens: a round may emit up "
+                "to K + 1 tokens, so a row with less budget left counts fewer drafts (num_draft)"
+            )
+            assert all(d <= m - 1 for d in r.drafted_per_round), (
+                f"row {b} (max_tokens={m}) recorded drafts {r.drafted_per_round}: it can never "
+                "use more than remaining - 1 draft tokens"
+            )
+        assert results[0].target_calls == 0 and results[0].rounds == 0, (
+            "a row with max_tokens=0 never enters the batch"
+        )
+        assert all(bsz <= 4 for bsz, _ in target.shapes), "the 0-budget row must not be batched"
+
+    def test_padding_id_is_invisible(self, monkeypatch):
+        draft, target = scripted_pair()
+        outputs = []
+        for pad in (0, 17):
+            monkeypatch.setattr(specdec.batched, "PAD_ID", pad)
+            results = batched_speculative_decode(draft, target, PROMPTS, 14, lookahead=3)
+            check_rows(results, target, PROMPTS, [14] * 5, f"PAD_ID={pad}")
+            outputs.append([r.tokens for r in results])
+            assert all(-1 not in r.tokens for r in results), (
+                "a placeholder -1 leaked into the output: emit only tokens[b, :n_b + 1]"
+            )
+        assert outputs[0] == outputs[1], "changing PAD_ID changed the output"
+
+
+class TestCalls:
+    def test_one_target_call_per_round_for_the_whole_batch(self):
+        draft, target = scripted_pair()
+        draft, target = BatchCounting(draft), BatchCounting(target)
+        budgets = [25, 9, 25, 3, 17]
+        results = batched_speculative_decode(draft, target, PROMPTS, budgets, lookahead=4)
+        rounds = max(r.rounds for r in results)
+        assert target.calls == 1 + rounds, (
+            f"{target.calls} target calls for {rounds} rounds: one batched prefill plus exactly "
+            "ONE batched target call per round for all rows"
+        )
+        assert [bsz for bsz, _ in target.shapes[1:]] == [
+            sum(r.rounds > i for r in results) for i in range(rounds)
+        ], "finished rows must leave the batch (filter_rows) right after their last round"
+        for b, r in enumerate(results):
+            assert r.target_calls == 1 + r.rounds, f"row {b}: target_calls = prefill + its rounds"
+        lengths = [length for _, length in target.shapes[1:]]
+        assert all(length <= 5 for length in lengths), f"verify calls fed {lengths} tokens"
+        assert draft.calls == 1 + sum(length - 1 for length in lengths), (
+            f"{draft.calls} draft calls: expected one batched prefill plus K batched draft calls "
+            "per round (one call per draft step for the whole batch)"
+        )
+
+
+class TestSampledIsLossless:
+    @pytest.mark.parametrize("temperature,k", [(1.0, 2), (0.7, 3)])
+    def test_rows_follow_the_targets_distribution(self, temperature, k):
+        # 3 different prompts x 1000 rows in ONE batch: every row is an independent sample.
+        probs = random_markov(4, seed=7)
+        target, draft = BatchMarkov(probs), BatchMarkov(perturbed(probs, 0.5, seed=8))
+        prompts = [[1], [0, 2, 3], [3, 3]] * 1000
+        results = batched_speculative_decode(
+            draft, target, prompts, 3, lookahead=k, temperature=temperature, key=mx.random.key(11)
+        )
+        for b, last in enumerate([1, 3, 3]):
+            assert_follows(
+                Counter(tuple(r.tokens) for r in results[b::3]),
+                exact_sequence_distribution(probs, last, 3, temperature=temperature),
+                what=f"prompt {prompts[b]}, T={temperature}, K={k}: each row's 3 sampled tokens "
+                "must follow the target's joint distribution",
+            )
+
+    def test_same_key_same_output(self):
+        draft, target = tiny_pair(3)
+        prompts = [[1, 2], [5], [6, 7, 8, 9]]
+        runs = [
+            batched_speculative_decode(
+                draft, target, prompts, 12, lookahead=3, temperature=1.0, key=mx.random.key(4)
+            )
+            for _ in range(2)
+        ]
+        assert [r.tokens for r in runs[0]] == [r.tokens for r in runs[1]], (
+            "same key must give the same rows"
+        )
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        "prompts,max_tokens,kw,exc,match",
+        [
+            ([], 5, {}, ValueError, "empty"),
+            ([[]], 5, {}, ValueError, "empty"),
+            ([[1], [2]], [3, 4, 5], {}, ValueError, "max_tokens"),
+            ([[1]], 5, {"lookahead": -1}, ValueError, "lookahead"),
+            ([[1]], 5, {"temperature": float("nan")}, ValueError, "temperature"),
+        ],
+        ids=["empty-batch", "empty-prompt", "budget-list", "negative-k", "nan-temperature"],
+    )
+    def test_clear_error_before_any_call(self, prompts, max_tokens, kw, exc, match):
+        draft, target = tiny_pair(0)
+        draft, target = BatchCounting(draft), BatchCounting(target)
+        with pytest.raises(exc, match=match):
+            batched_speculative_decode(draft, target, prompts, max_tokens, **kw)
+        assert draft.calls == target.calls == 0, "check the input before running any model"
+
+    def test_mismatched_vocabularies(self):
+        draft, target = BatchCounting(tiny_llama(0, vocab_size=48)), BatchCounting(tiny_llama(0))
+        with pytest.raises(ValueError, match="vocabular"):
+            batched_speculative_decode(draft, target, [[1, 2]], 5)
+        assert draft.calls == target.calls == 0
