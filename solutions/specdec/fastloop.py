@@ -1,0 +1,193 @@
+"""Week 4 Day 3: the fast path - one host sync per round.
+
+MLX is lazy: ``model(x)`` only records work, and the work runs when a result is
+needed *on the host* - ``.item()``, ``.tolist()``, ``int(...)``, ``if x:``. Each such
+read is a *sync*: Python waits until the device has finished everything queued so far,
+and the device then idles until Python has queued the next step. Week 1's loop syncs
+once per draft token (``sample_token`` returns a Python int) and once more in the
+verifier, so drafting K tokens costs K + 1 round trips.
+
+This loop keeps the whole greedy round on the device: draft tokens stay ``mx.array``
+(argmax on the device, fed straight back as the next input), the acceptance test is
+vectorised (first mismatch by a cumulative product), and the round ends with ONE
+``.tolist()`` that brings back the accepted count and the target's choices together.
+``mx.async_eval`` starts each draft step while Python queues the next one.
+
+The result is token for token, call for call, the same as
+``SpeculativeDecoder(draft, target, K).generate`` at temperature 0: only where the
+host waits changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
+
+from specdec_course.api.results import GenerationResult
+from specdec_course.api.validation import (
+    check_count,
+    check_same_vocab,
+    check_trimmable,
+    eos_ids,
+    token_list,
+)
+
+
+# Given: trimming is host-side bookkeeping (an integer offset per layer), so it costs no sync.
+def _trim_to(cache: list[Any], length: int) -> None:
+    excess = cache[0].offset - length
+    if excess > 0 and trim_prompt_cache(cache, excess) != excess:
+        raise RuntimeError("a KV cache refused to trim; speculative decoding must rewind it")
+
+
+def greedy_verdict(draft_tokens: mx.array, target_logits: mx.array) -> mx.array:
+    """Greedy verification without leaving the device.
+
+    Args:
+        draft_tokens: integer ``(K,)``, ``K >= 0``: the proposed ``d_1 .. d_K``.
+        target_logits: ``(K + 1, V)``, any float dtype: the target's logits over
+            ``[c, d_1 .. d_K]`` (row ``i`` scores ``d_{i+1}``, row ``K`` the bonus).
+
+    Returns:
+        int32 ``(K + 2,)``: ``[n, t_0, t_1, .. t_K]`` where ``t_i`` is the target's argmax
+        at row ``i`` and ``n`` the number of leading drafts equal to it. The tokens to emit
+        are ``t_0 .. t_n`` (the accepted drafts equal ``t_0 .. t_{n-1}``; ``t_n`` is the
+        correction, or the bonus when ``n == K``). Still lazy: one ``.tolist()`` reads it all.
+
+    Raises:
+        ValueError: when the shapes do not fit ``K``.
+    """
+    # TODO(W4D3): vectorised greedy acceptance, no host reads.
+    #   1. Check draft_tokens is 1-D (K,) and target_logits is (K + 1, V) (ValueError).
+    #   2. choices = argmax of every target row, int32.
+    #   3. matches = choices[:K] == draft_tokens; n = sum of the cumulative product of the
+    #      matches (it stays 1 up to the first mismatch, then 0).
+    #   4. Return [n, *choices] as one int32 array - without .item() / .tolist().
+    # BEGIN SOLUTION
+    if draft_tokens.ndim != 1:
+        raise ValueError(f"draft_tokens must have shape (K,), got {draft_tokens.shape}")
+    k = draft_tokens.shape[0]
+    if target_logits.ndim != 2 or target_logits.shape[0] != k + 1:
+        raise ValueError(
+            f"target_logits must have shape (K+1, V) = ({k + 1}, V) for K={k} draft tokens, "
+            f"got {target_logits.shape}"
+        )
+    choices = mx.argmax(target_logits, axis=-1).astype(mx.int32)
+    matches = (choices[:k] == draft_tokens.astype(mx.int32)).astype(mx.int32)
+    n = mx.sum(mx.cumprod(matches)) if k else mx.array(0, dtype=mx.int32)
+    return mx.concatenate([n.astype(mx.int32)[None], choices])
+    # END SOLUTION
+
+
+def fast_generate(
+    draft_model: nn.Module,
+    target_model: nn.Module,
+    prompt_tokens: mx.array | list[int],
+    max_tokens: int,
+    *,
+    lookahead: int = 4,
+    eos_token_id: int | Iterable[int] | None = None,
+) -> GenerationResult:
+    """Greedy speculative decoding with one host sync per round.
+
+    Exactly the rounds of ``SpeculativeDecoder(draft, target, lookahead).generate`` at
+    temperature 0 - same prefills, same K per round (capped so no round passes
+    ``max_tokens``), same calls and inputs, same output - but the draft tokens never
+    leave the device during a round: the only host read is the ``.tolist()`` of
+    :func:`greedy_verdict`'s result (and one ``.item()`` in a round with nothing drafted).
+
+    Cache invariant, as in Week 1: at the start of a round the target cache holds the
+    context minus its last token; the draft cache holds a prefix of the context that is
+    at most that long, and the round's first draft step feeds whatever it lacks (one
+    token, or two after a fully accepted round).
+
+    Args:
+        draft_model, target_model: mlx-lm style models sharing a vocabulary.
+        prompt_tokens: int ``mx.array`` ``(L,)``, ``L >= 1``, or a list.
+        max_tokens: the most tokens to generate (``>= 0``).
+        lookahead: K draft tokens per round (``>= 0``; 0 = plain greedy decoding).
+        eos_token_id: an id or ids that end generation (kept in the output).
+
+    Returns:
+        A :class:`GenerationResult` with the counts of the Week 1 loop.
+
+    Raises:
+        TypeError / ValueError: for a bad prompt or count, vocabularies of different
+            sizes or an untrimmable cache, before any model runs.
+    """
+    # TODO(W4D3): the Week 1 greedy loop with the round kept on the device.
+    #   1. Validate as SpeculativeDecoder does (prompt, max_tokens, lookahead, EOS ids,
+    #      same vocabulary, trimmable caches); max_tokens == 0 runs nothing.
+    #   2. Prefill the target with the prompt minus its last token (none for one token).
+    #   3. Each round: k = min(lookahead, max_tokens - emitted - 1).
+    #      k == 0: one target call on the last token, its argmax (.item()), record (0, 0).
+    #   4. Draft: first round with an empty draft cache, prefill it like the target. Trim the
+    #      draft cache to at most len(context) - 1; the first step feeds context[offset:].
+    #   5. Each draft step: argmax of the last row ON THE DEVICE, mx.async_eval it, and feed
+    #      that (1,) array as the next input - no .item().
+    #   6. ONE target call over [last context token, *drafts] (mx.concatenate), then
+    #      greedy_verdict(...).tolist(): the round's only sync.
+    #   7. Emit t_0 .. t_n; cut after an EOS; record_round(k, n); trim the target cache to
+    #      len(context) - 1.
+    # BEGIN SOLUTION
+    context = token_list(prompt_tokens)
+    check_count(max_tokens, "max_tokens")
+    check_count(lookahead, "lookahead (K)")
+    stop = eos_ids(eos_token_id)
+    check_same_vocab(draft_model, target_model)
+    check_trimmable(draft_model, "draft")
+    check_trimmable(target_model, "target")
+    result = GenerationResult()
+    if max_tokens == 0:
+        return result
+    draft_cache = make_prompt_cache(draft_model)
+    target_cache = make_prompt_cache(target_model)
+    if len(context) > 1:
+        target_model(mx.array(context[:-1])[None], cache=target_cache)
+        result.target_calls += 1
+    draft_filled = False
+
+    while len(result.tokens) < max_tokens:
+        k = min(lookahead, max_tokens - len(result.tokens) - 1)
+        if k == 0:
+            logits = target_model(mx.array([[context[-1]]]), cache=target_cache)
+            result.target_calls += 1
+            emitted = [int(mx.argmax(logits[0, -1]).item())]
+            result.record_round(0, 0)
+        else:
+            if not draft_filled and len(context) > 1:
+                draft_model(mx.array(context[:-1])[None], cache=draft_cache)
+                result.draft_calls += 1
+            draft_filled = True
+            _trim_to(draft_cache, len(context) - 1)
+            step = mx.array(context[draft_cache[0].offset :])
+            drafts = []
+            for _ in range(k):
+                logits = draft_model(step[None], cache=draft_cache)
+                step = mx.argmax(logits[0, -1:], axis=-1)  # (1,), stays on the device
+                mx.async_eval(step)  # start computing while Python queues the next step
+                drafts.append(step)
+            result.draft_calls += k
+            verify_in = mx.concatenate([mx.array([context[-1]], dtype=mx.uint32), *drafts])
+            target_logits = target_model(verify_in[None], cache=target_cache)[0]
+            result.target_calls += 1
+            verdict = greedy_verdict(verify_in[1:], target_logits).tolist()  # the one sync
+            n = verdict[0]
+            emitted = verdict[1 : n + 2]
+            result.record_round(k, n)
+        for i, token in enumerate(emitted):
+            if token in stop:
+                emitted = emitted[: i + 1]
+                result.finish_reason = "eos"
+                break
+        context.extend(emitted)
+        result.tokens.extend(emitted)
+        if result.finish_reason == "eos":
+            break
+        _trim_to(target_cache, len(context) - 1)
+    return result
+    # END SOLUTION

@@ -1,0 +1,316 @@
+"""Week 4 Day 1 - prompt lookup: drafting without a draft model (chapter week4-01-prompt-lookup)."""
+
+from collections import Counter
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from specdec.decoder import SpeculativeDecoder
+from specdec.ngram import (
+    FallbackDrafter,
+    ModelDrafter,
+    NgramDrafter,
+    find_ngram_match,
+    lookup_generate,
+    one_hot_logits,
+)
+from specdec_course.api.drafting import Drafter
+from specdec_course.testing import (
+    CountingModel,
+    MarkovModel,
+    ScriptedModel,
+    assert_follows,
+    exact_sequence_distribution,
+    perturbed,
+    random_markov,
+    tiny_pair,
+)
+from specdec_course.testing.ties import assert_greedy_equal_or_tie
+from tests.w1_helpers import BUNDLED_PROMPTS, bundled_greedy, bundled_pair, mlx_lm_greedy
+
+pytestmark = pytest.mark.w4d1
+
+
+def first_difference(a, b):
+    pairs = enumerate(zip(a, b, strict=False))
+    return next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
+
+
+def cyclic_script(vocab, period):
+    """A target whose greedy continuation after token t is (t + 1) mod period: it repeats."""
+    return ScriptedModel(vocab, lambda i, history: (history[-1] + 1) % period)
+
+
+class TestFindNgramMatch:
+    def test_most_recent_occurrence(self):
+        context = [1, 2, 3, 9, 1, 2, 3, 7, 1, 2, 3]
+        got = find_ngram_match(context, 2)
+        assert got == [7, 1], (
+            f"got {got}: the 3-gram [1, 2, 3] occurs at 0 (followed by 9) and at 4 (followed by "
+            "7); propose what followed the MOST RECENT earlier occurrence"
+        )
+
+    def test_longest_ngram_first(self):
+        context = [5, 6, 7, 8, 6, 9, 5, 6]
+        assert find_ngram_match(context, 2, max_ngram=2) == [7, 8], (
+            "the 2-gram [5, 6] reoccurs (followed by 7, 8): try n = max_ngram first and only "
+            "fall back to shorter tails when it has no match (here the 1-gram [6] would give 9)"
+        )
+        assert find_ngram_match(context, 2, max_ngram=1) == [9, 5]
+
+    def test_fewer_than_k_tokens_available(self):
+        got = find_ngram_match([1, 2, 3, 1, 2], 5)
+        assert got == [3, 1, 2], (
+            f"got {got}: after the match [1, 2] at 0 only 3 context tokens follow; return them "
+            "(fewer than k), without padding or running past the end"
+        )
+        assert find_ngram_match([7, 7, 7], 3) == [7], (
+            "in [7, 7, 7] the 2-gram tail [7, 7] last occurred at 0, followed by one token: "
+            "a match may overlap the tail but must be followed by at least one token"
+        )
+
+    @pytest.mark.parametrize("context", [[1, 2, 3, 4], [5], []], ids=["distinct", "one", "empty"])
+    def test_no_match_is_an_empty_proposal(self, context):
+        assert find_ngram_match(context, 4) == [], (
+            "no tail of the context reoccurs earlier: propose nothing (and do not match the "
+            "tail with itself)"
+        )
+
+    def test_min_ngram(self):
+        context = [4, 1, 2, 9, 2]
+        assert find_ngram_match(context, 2, max_ngram=3, min_ngram=2) == [], (
+            "only the 1-gram [2] reoccurs; with min_ngram=2 shorter tails must not be tried"
+        )
+        assert find_ngram_match(context, 2, max_ngram=3, min_ngram=1) == [9, 2]
+
+    def test_k_zero(self):
+        assert find_ngram_match([1, 2, 1], 0) == []
+
+    @pytest.mark.parametrize(
+        "kwargs,exc,match",
+        [
+            (dict(k=2, max_ngram=1, min_ngram=2), ValueError, "max_ngram"),
+            (dict(k=2, max_ngram=2, min_ngram=0), ValueError, "min_ngram"),
+            (dict(k=-1), ValueError, "k"),
+            (dict(k=2.0), TypeError, "k"),
+        ],
+    )
+    def test_bad_arguments(self, kwargs, exc, match):
+        k = kwargs.pop("k")
+        with pytest.raises(exc, match=match):
+            find_ngram_match([1, 2, 1], k, **kwargs)
+
+
+class TestOneHot:
+    @pytest.mark.parametrize("temperature", [1.0, 0.7, 2.0])
+    def test_softmax_is_one_hot_and_finite(self, temperature):
+        logits = one_hot_logits([3, 0, 3], 6)
+        assert logits.shape == (3, 6) and logits.dtype == mx.float32, (
+            f"one row per token, float32 (3, V): got {logits.shape} {logits.dtype}"
+        )
+        assert bool(mx.all(mx.isfinite(logits)).item()), (
+            "use a large finite negative number (ONE_HOT_OFF), not -inf: softmax of -inf rows "
+            "minus their max gives NaN"
+        )
+        probs = np.array(mx.softmax(logits / temperature, axis=-1))
+        np.testing.assert_array_equal(probs, np.eye(6)[[3, 0, 3]])
+
+    def test_empty(self):
+        assert one_hot_logits([], 6).shape == (0, 6)
+
+    def test_drafter_proposal(self):
+        drafter = NgramDrafter(6)
+        assert isinstance(drafter, Drafter)
+        tokens, logits = drafter.propose([1, 2, 3, 1, 2], 2)
+        assert tokens == [3, 1] and logits.shape == (2, 6)
+        assert mx.argmax(logits, axis=-1).tolist() == tokens
+        assert drafter.propose([1, 2, 3], 2)[0] == [] and (drafter.hits, drafter.misses) == (1, 1)
+        assert drafter.draft_calls == 0
+
+
+class TestGreedyIsLossless:
+    @pytest.mark.parametrize("k", [1, 5])
+    @pytest.mark.parametrize(
+        "seed,prompt",
+        [(0, [2, 5, 8, 2, 5, 8, 2, 5]), (1, [3, 9, 4, 3, 9, 4, 3, 9]), (3, [10, 20, 30, 10, 20])],
+    )
+    def test_tiny_target(self, seed, prompt, k):
+        _, target = tiny_pair(seed)
+        # mlx_lm_greedy refuses (NearTieError) a seed/prompt whose greedy run has a near-tie.
+        want = mlx_lm_greedy(target, prompt, 30)
+        drafter = NgramDrafter(target.args.vocab_size)
+        result = lookup_generate(target, prompt, 30, drafter=drafter, lookahead=k)
+        i = first_difference(result.tokens, want)
+        assert result.tokens == want, (
+            f"K={k}: output differs from target-only greedy at token {i} (got "
+            f"{result.tokens[i : i + 3]}, want {want[i : i + 3]}): rewind the target cache to "
+            "the accepted length, and verify [last token, *proposal] in one call"
+        )
+        assert result.tokens_drafted > 0, "the repeating prompt must give n-gram proposals"
+
+    def test_scripted_cycle_is_mostly_accepted(self):
+        target = cyclic_script(16, 5)
+        prompt = [0, 1, 2, 3, 4, 0, 1]
+        result = lookup_generate(target, prompt, 20, drafter=NgramDrafter(16), lookahead=4)
+        assert result.tokens == [(2 + i) % 5 for i in range(20)]
+        assert result.tokens_accepted == result.tokens_drafted > 0, (
+            "a cycle already in the prompt is predicted exactly by prompt lookup: every proposed "
+            "token should be accepted"
+        )
+
+    def test_bundled_pair(self):
+        _, target, tokenizer = bundled_pair()
+        prompt, want = bundled_greedy(BUNDLED_PROMPTS[0], 24)
+        drafter = NgramDrafter(target.args.vocab_size)
+        result = lookup_generate(target, prompt, 24, drafter=drafter, lookahead=4)
+        # The real model may have near-ties: equal token for token except at named ones.
+        assert_greedy_equal_or_tie(
+            target, prompt, result.tokens, want, what="prompt lookup on the bundled target"
+        )
+        assert result.draft_calls == 0
+
+    @pytest.mark.parametrize("k", [2, 5])
+    def test_model_drafter_is_week1(self, k):
+        draft, target = tiny_pair(2)
+        prompt = [5, 9, 2]
+        want = SpeculativeDecoder(draft, target, k).generate(prompt, 25)
+        got = lookup_generate(target, prompt, 25, drafter=ModelDrafter(draft), lookahead=k)
+        assert got == want, (
+            "lookup_generate with a ModelDrafter must do exactly what the Week 1 loop does "
+            f"(tokens, rounds, call counts); got {got}, want {want}"
+        )
+
+
+class TestCalls:
+    def test_one_target_call_per_round(self):
+        target = CountingModel(cyclic_script(16, 6))
+        result = lookup_generate(target, [0, 1, 2, 3, 9, 0], 20, drafter=NgramDrafter(16))
+        assert target.calls == 1 + result.rounds, (
+            f"{result.rounds} rounds made {target.calls} target calls: one prefill plus ONE "
+            "verify call per round"
+        )
+        assert target.tokens_per_call[1:] == [d + 1 for d in result.drafted_per_round], (
+            "each verify call feeds [last token, *proposal]: len(proposal) + 1 tokens"
+        )
+        assert 0 in result.drafted_per_round and max(result.drafted_per_round) > 0
+
+    def test_no_draft_model_call_when_the_ngram_matches(self):
+        target = cyclic_script(16, 4)
+        draft = CountingModel(cyclic_script(16, 4))
+        drafter = FallbackDrafter(NgramDrafter(16), ModelDrafter(draft))
+        result = lookup_generate(target, [0, 1, 2, 3, 0, 1], 20, drafter=drafter, lookahead=3)
+        assert draft.calls == 0 and drafter.fallbacks == 0, (
+            f"the n-gram matched every round, yet the draft model ran {draft.calls} times: "
+            "call the second drafter only when the first proposes nothing"
+        )
+        assert result.tokens == [(2 + i) % 4 for i in range(20)]
+
+    def test_the_model_drafts_when_nothing_matches(self):
+        # A target that never repeats a token: prompt lookup finds nothing, the model drafts.
+        target = ScriptedModel(64, lambda i, history: (history[-1] + 1) % 64)
+        draft = CountingModel(ScriptedModel(64, lambda i, history: (history[-1] + 1) % 64))
+        drafter = FallbackDrafter(NgramDrafter(64), ModelDrafter(draft))
+        result = lookup_generate(target, [10, 11, 12], 16, drafter=drafter, lookahead=3)
+        assert result.tokens == list(range(13, 29))
+        assert draft.calls > 0 and drafter.fallbacks == result.rounds, (
+            "with no n-gram match every round must fall back to the draft model"
+        )
+        assert result.draft_calls == draft.calls, "result.draft_calls: the drafter's model passes"
+
+    def test_eos_inside_an_accepted_proposal(self):
+        target = cyclic_script(16, 6)
+        result = lookup_generate(
+            target, [0, 1, 2, 3, 4, 5, 0], 20, drafter=NgramDrafter(16), eos_token_id=3
+        )
+        assert result.tokens == [1, 2, 3] and result.finish_reason == "eos", (
+            f"got {result.tokens}: stop right after the EOS even inside accepted draft tokens"
+        )
+
+
+class TestSampledIsLossless:
+    @pytest.mark.parametrize("temperature", [0.7])
+    def test_ngram_drafts_keep_the_target_distribution(self, temperature):
+        # A Markov target and a prompt full of repeats, so most rounds propose one-hot drafts;
+        # the three emitted tokens must follow the target's exact joint law.
+        probs = random_markov(4, seed=3)
+        target = MarkovModel(probs)
+        drafter = NgramDrafter(4)
+        keys = mx.random.split(mx.random.key(5), 1000)
+        counts, drafted = Counter(), 0
+        for i in range(1000):
+            r = lookup_generate(
+                target,
+                [1, 2, 1, 2, 1],
+                3,
+                drafter=drafter,
+                lookahead=2,
+                temperature=temperature,
+                key=keys[i],
+            )
+            counts[tuple(r.tokens)] += 1
+            drafted += r.tokens_drafted
+        assert drafted > 1000, "the test needs n-gram proposals in most generations"
+        assert_follows(
+            counts,
+            exact_sequence_distribution(probs, 1, 3, temperature=temperature),
+            what=f"3 tokens at T={temperature} with prompt-lookup drafts: a one-hot proposal "
+            "is accepted with probability p(d), and a rejection draws from p without d",
+        )
+
+    def test_fallback_keeps_the_target_distribution(self):
+        probs = random_markov(4, seed=4)
+        target = MarkovModel(probs)
+        drafter = FallbackDrafter(
+            NgramDrafter(4),
+            ModelDrafter(MarkovModel(perturbed(probs, 0.5, seed=9)), temperature=1.0),
+        )
+        keys = mx.random.split(mx.random.key(6), 1000)
+        counts, hits, fallbacks = Counter(), 0, 0
+        for i in range(1000):
+            # Nothing in the prompt repeats (the model drafts first); later tails often do.
+            r = lookup_generate(
+                target, [0, 3, 2, 1], 3, drafter=drafter, lookahead=2, temperature=1.0, key=keys[i]
+            )
+            counts[tuple(r.tokens)] += 1
+            hits += drafter.first.hits
+            fallbacks += drafter.fallbacks
+        assert hits > 100 and fallbacks > 100, "the test needs both kinds of proposal"
+        assert_follows(
+            counts,
+            exact_sequence_distribution(probs, 1, 3, temperature=1.0),
+            what="3 tokens at T=1 with n-gram-or-model drafts",
+        )
+
+
+class TestBadInput:
+    def _target(self):
+        return CountingModel(tiny_pair(0)[1])
+
+    def test_ngram_sizes(self):
+        with pytest.raises(ValueError, match="max_ngram"):
+            NgramDrafter(64, max_ngram=1, min_ngram=2)
+
+    def test_negative_lookahead(self):
+        target = self._target()
+        with pytest.raises(ValueError, match="lookahead"):
+            lookup_generate(target, [1, 2], 5, drafter=NgramDrafter(64), lookahead=-1)
+        assert target.calls == 0, "check the arguments before running the target"
+
+    def test_empty_prompt(self):
+        target = self._target()
+        with pytest.raises(ValueError, match="empty"):
+            lookup_generate(target, [], 5, drafter=NgramDrafter(64))
+        assert target.calls == 0
+
+    def test_not_a_drafter(self):
+        target = self._target()
+        with pytest.raises(TypeError, match="drafter"):
+            lookup_generate(target, [1, 2], 5, drafter=object())
+        assert target.calls == 0
+
+    def test_vocabulary_mismatch(self):
+        target = self._target()
+        with pytest.raises(ValueError, match="vocab|tokens"):
+            lookup_generate(target, [1, 2], 5, drafter=NgramDrafter(10))
+        assert target.calls == 0
