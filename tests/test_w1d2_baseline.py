@@ -12,7 +12,8 @@ from specdec_course.testing import CountingModel, MarkovModel, ScriptedModel, ex
 from specdec_course.testing.ties import assert_greedy_equal_or_tie
 from tests.w1_helpers import BUNDLED_PROMPTS, bundled_greedy, bundled_pair, mlx_lm_greedy
 
-pytestmark = pytest.mark.w1d2
+# A test that runs past 60 s is a hang (e.g. a bad max_tokens let into the loop): fail it.
+pytestmark = [pytest.mark.w1d2, pytest.mark.timeout(60)]
 
 
 class TestGreedyMatchesMlxLm:

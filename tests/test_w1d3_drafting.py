@@ -20,7 +20,8 @@ from specdec_course.testing import (
 )
 from tests.w1_helpers import mlx_lm_greedy
 
-pytestmark = pytest.mark.w1d3
+# A test that runs past 60 s is a hang (e.g. a bad max_tokens let into the loop): fail it.
+pytestmark = [pytest.mark.w1d3, pytest.mark.timeout(60)]
 
 
 def make(k=4, seed=0, **kw):

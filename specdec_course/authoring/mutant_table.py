@@ -198,6 +198,9 @@ MUTANTS: tuple[Mutant, ...] = (
     M("w2d1", "simulator", "simulator's residual max(0, q - p)",
       "residual = np.maximum(p - q, 0.0)",
       "residual = np.maximum(q - p, 0.0)"),
+    M("w2d1", "simulator", "every draft position of a round uses the round's first alpha",
+      "_check_agreement(alpha_at(tokens + accepted))",
+      "_check_agreement(alpha_at(tokens))"),
     # ---- w2d2 ----------------------------------------------------------------------------
     M("w2d2", "metrics", "alpha as accepted / drafted (biased)",
       "return total_accepted / (total_accepted + rejections)",

@@ -31,6 +31,9 @@ from specdec_course.core.tasks import chapter_of_stub_message
 TASK_MARKER = re.compile(r"^w(\d+)d(\d+)$")
 TASK_FILE = re.compile(r"^test_(w\d+d\d+)_\w+\.py$")
 
+# The session's config, for hooks that pytest calls without one.
+_CONFIG: pytest.Config | None = None
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register ``--impl`` and ``--specdec-report``."""
@@ -49,8 +52,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Import the chosen implementation before collection starts."""
+    global _CONFIG
     impl.activate(config.getoption("--impl"))
     config._specdec_records = []  # type: ignore[attr-defined]
+    _CONFIG = config
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -168,7 +173,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             "in_task_code": in_task,
             "unwritten": label,
         }
-        item.config._specdec_records.append(record)  # type: ignore[attr-defined]
+        # The record rides on the report: under pytest-xdist reports (with their extra
+        # attributes) travel from the workers to the controller, which collects them in
+        # pytest_runtest_logreport; without xdist the same hook sees them in-process.
+        report.specdec_record = record  # type: ignore[attr-defined]
         stream = item.config.getoption("--specdec-stream")
         if stream:
             # One line per test as it finishes: a run killed by a crash or a time cap
@@ -197,8 +205,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.line(f"not written yet: {rep.specdec_unwritten}  ({test})")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect the records of finished tests (in the controller under pytest-xdist)."""
+    record = getattr(report, "specdec_record", None)
+    if record is not None and _CONFIG is not None and not hasattr(_CONFIG, "workerinput"):
+        _CONFIG._specdec_records.append(record)  # type: ignore[attr-defined]
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write the JSON report when asked for one."""
+    """Write the JSON report when asked for one (by the controller only, under xdist)."""
     path = session.config.getoption("--specdec-report")
-    if path:
+    if path and not hasattr(session.config, "workerinput"):
         Path(path).write_text(json.dumps(session.config._specdec_records, indent=1))  # type: ignore[attr-defined]
