@@ -33,8 +33,8 @@ class TestGreedyMatchesMlxLm:
     @pytest.mark.parametrize("text", BUNDLED_PROMPTS)
     def test_bundled_target(self, text):
         _, target, _ = bundled_pair()
-        prompt, want = bundled_greedy(text, 32)
-        got = autoregressive_generate(target, mx.array(prompt), 32).tokens
+        prompt, want = bundled_greedy(text, 16)
+        got = autoregressive_generate(target, mx.array(prompt), 16).tokens
         # bfloat16 on a GPU: equal token for token except at named near-ties (reported).
         assert_greedy_equal_or_tie(target, prompt, got, want,
                                    what="greedy output on the bundled target differs from mlx-lm's")

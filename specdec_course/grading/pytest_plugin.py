@@ -46,8 +46,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"Defaults to ${impl.ENV_VAR} or src.",
     )
     group.addoption("--specdec-report", default=None, help="write per-test outcomes as JSON here")
-    group.addoption("--specdec-stream", default=None,
-                    help="append each test's outcome to this file as a JSON line, as it finishes")
+    group.addoption(
+        "--specdec-stream",
+        default=None,
+        help="append each test's outcome to this file as a JSON line, as it finishes",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -143,6 +146,35 @@ def _raised_where(excinfo: pytest.ExceptionInfo, root: Path) -> tuple[str, bool]
     except ValueError:
         shown = path.name
     return f"{shown}:{entry.lineno + 1}", in_task
+
+
+@pytest.hookimpl(tryfirst=True, specname="pytest_runtest_makereport")
+def pytest_runtest_makereport_for_stubs(
+    item: pytest.Item, call: pytest.CallInfo
+) -> pytest.TestReport | None:
+    """Report a stub's own NotImplementedError without formatting its traceback.
+
+    pytest would render the whole traceback only for the wrapper below to replace it
+    with one line; on untouched stubs that rendering was most of the run's time.
+    """
+    exc = call.excinfo
+    label = unwritten_label(exc.value) if exc is not None else None
+    if label is None or call.when == "teardown":
+        return None  # pytest's own report
+    sections = [(f"Captured {key} {when}", text) for when, key, text in item._report_sections]
+    return pytest.TestReport(
+        item.nodeid,
+        item.location,
+        dict.fromkeys(item.keywords, 1),
+        "failed",
+        f"not written yet: {label}",
+        call.when,
+        sections,
+        call.duration,
+        call.start,
+        call.stop,
+        user_properties=item.user_properties,
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)
