@@ -31,6 +31,7 @@ import mlx.core as mx
 from rich.console import Console
 from rich.table import Table
 
+from specdec_course.bench.settings import load_line
 from specdec_course.bench.sweep import rotated
 from specdec_course.core.blas import blas_name
 
@@ -99,14 +100,6 @@ class _NoTokenizer:
         return ""
 
 
-def _load() -> str:
-    try:
-        one, five, _ = os.getloadavg()
-    except OSError:
-        return "unknown"
-    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} CPUs"
-
-
 def run_batch_bench(
     draft: Any,
     target: Any,
@@ -160,7 +153,7 @@ def run_batch_bench(
     seq_secs: dict[int, list[list[float]]] = {k: [] for k in ks}
     outputs: dict[Any, Any] = {}
     seq_out: dict[int, list[Any]] = {}
-    loads = [_load()]
+    loads = [load_line()]
     jobs: list[Any] = list(configs) + [("sequential", None, k) for k in ks]
     for rep in range(repeats):
         for job in rotated(jobs, rep):
@@ -177,7 +170,7 @@ def run_batch_bench(
             t0 = time.perf_counter()
             outputs[job] = configs[job]()
             secs[job].append(time.perf_counter() - t0)
-        loads.append(_load())
+        loads.append(load_line())
         log(f"repeat {rep + 1}/{repeats} done ({loads[-1]})")
 
     device = mx.default_device()

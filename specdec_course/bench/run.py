@@ -58,8 +58,8 @@ def bench(console: Console, *, ks: Sequence[int], draft: str | None, target: str
           adaptive: bool, compare_mlx_lm: bool, impl: str | None, seed: int = 0) -> int:
     """``specdec bench``: load the models and prompts, then :func:`run_and_report`."""
     from specdec_course.api.models import ModelPairError, load_pair
-    from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
     from specdec_course.core.impl import requested_impl
+    from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
 
     settings = BenchSettings(ks=tuple(ks), max_tokens=max_tokens, repeats=repeats, temperature=temperature,
                              adaptive=adaptive, compare_mlx_lm=compare_mlx_lm, seed=seed)

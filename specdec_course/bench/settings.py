@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,9 @@ class BenchSettings:
 
     def check(self) -> None:
         """Raise ``ValueError`` for settings that cannot be run."""
-        if not self.ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in self.ks):
+        if not self.ks or any(
+            isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in self.ks
+        ):
             raise ValueError(f"--k needs one or more ints >= 0, got {list(self.ks)}")
         for name in ("max_tokens", "repeats", "cost_repeats", "sim_tokens", "sim_seeds"):
             if getattr(self, name) < 1:
@@ -85,8 +88,14 @@ def load_impl(name: str | None) -> Impl:
     from specdec.metrics import derive_figures
     from specdec.simulator import simulate_generation
 
-    return Impl(name, autoregressive_generate, SpeculativeDecoder, derive_figures, AdaptiveSpeculator,
-                simulate_generation)
+    return Impl(
+        name,
+        autoregressive_generate,
+        SpeculativeDecoder,
+        derive_figures,
+        AdaptiveSpeculator,
+        simulate_generation,
+    )
 
 
 def preflight(impl: Impl, settings: BenchSettings) -> None:
@@ -94,11 +103,29 @@ def preflight(impl: Impl, settings: BenchSettings) -> None:
 
     A stub raises ``NotImplementedError`` here, before minutes of measuring.
     """
-    impl.derive_figures(4, spec_tokens=10, spec_seconds=1.0, base_tokens=10, base_seconds=2.0,
-                        accepted_per_round=[4, 1], drafted_per_round=[4, 4], target_step_s=0.02,
-                        draft_step_s=0.005, verify_s=0.025)
+    impl.derive_figures(
+        4,
+        spec_tokens=10,
+        spec_seconds=1.0,
+        base_tokens=10,
+        base_seconds=2.0,
+        accepted_per_round=[4, 1],
+        drafted_per_round=[4, 4],
+        target_step_s=0.02,
+        draft_step_s=0.005,
+        verify_s=0.025,
+    )
     if settings.adaptive:
         speculator = impl.AdaptiveSpeculator(draft_cost=0.25, verify_cost=1.2)
         speculator.update_lookahead(0.5, drafted=4)
         _ = speculator.lookahead
         impl.simulate_generation(4, agreement=0.5, lookahead=2)
+
+
+def load_line() -> str:
+    """The machine's load average, printed beside timings: a busy machine explains noisy figures."""
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} CPUs"

@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from specdec_course.bench.mlxlm import mlx_lm_rounds
+from specdec_course.bench.settings import load_line
 from specdec_course.bench.sweep import rotated
 from specdec_course.core.blas import blas_name
 
@@ -158,14 +159,6 @@ def configurations(
     }
 
 
-def _load() -> str:
-    try:
-        one, five, _ = os.getloadavg()
-    except OSError:
-        return "unknown"
-    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} CPUs"
-
-
 def run_week4(
     draft: Any,
     target: Any,
@@ -184,14 +177,14 @@ def run_week4(
         configs[name][1](prompts[0], 8)
     secs: dict[str, list[float]] = {name: [] for name in names}
     outputs: dict[str, list[Run]] = {}
-    loads = [_load()]
+    loads = [load_line()]
     for rep in range(repeats):
         for name in rotated(names, rep):
             run = configs[name][1]
             t0 = time.perf_counter()
             outputs[name] = [run(p, max_tokens) for p in prompts]
             secs[name].append(time.perf_counter() - t0)
-        loads.append(_load())
+        loads.append(load_line())
         log(f"repeat {rep + 1}/{repeats}: " + ", ".join(f"{n} {secs[n][-1]:.2f} s" for n in names))
 
     device = mx.default_device()

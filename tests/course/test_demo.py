@@ -10,6 +10,9 @@ from specdec_course.core.impl import REPO_ROOT
 def run_cli(*args):
     env = {k: v for k, v in os.environ.items() if k != "SPECDEC_IMPL"}
     env["COLUMNS"] = "160"
+    # No OpenBLAS re-exec: these runs check behaviour, not speed, and a second process
+    # costs seconds per test (the re-exec itself is tested in test_blas.py).
+    env["SPECDEC_NO_OPENBLAS"] = "1"
     return subprocess.run([sys.executable, "-m", "specdec_course.commands.cli", *args], cwd=REPO_ROOT,
                           capture_output=True, text=True, env=env)
 
