@@ -219,7 +219,7 @@ def _prove_handout() -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(tmp) / "handout"
         write_tree(dest)
-        only = ["tests/test_w1d1_sampling.py", "tests/course/test_markers.py"]
+        only = ["tests/test_w1d1_sampling.py", "tests/course/test_stats.py"]
         return prove_handout(dest, sync=False, only=only)
 
 

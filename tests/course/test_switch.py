@@ -66,7 +66,7 @@ def test_unknown_name_is_a_clear_error():
 def test_pytest_header_names_the_implementation(name):
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--impl", name, "--collect-only",
-         "tests/test_w1d1_sampling.py", "-p", "no:cacheprovider"],
+         "tests/course/test_blas.py", "-p", "no:cacheprovider"],
         cwd=impl.REPO_ROOT, capture_output=True, text=True,
     )
     expected = f"specdec implementation: {name} ({impl.IMPLEMENTATIONS[name] / 'specdec'})"
