@@ -161,9 +161,19 @@ def write_tree(dest: Path) -> None:
         # The instructors' page does not ship: drop its part of the table of contents.
         text = summary.read_text()
         summary.write_text(text.split("\n# For instructors", 1)[0].rstrip("\n") + "\n")
+    for chapter in sorted((dest / "book" / "src").glob("*.md")):
+        # Chapters show instructors' runs with `--impl solutions`; a handout has no reference,
+        # so the same commands run the student's own code there.
+        text = chapter.read_text()
+        if REFERENCE_FLAG in text:
+            chapter.write_text(text.replace(REFERENCE_FLAG, ""))
     (dest / "README.md").write_text(README.format(test_command=TEST_COMMAND))
     (dest / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
     (dest / ".github" / "workflows" / "tests.yml").write_text(CI)
+
+
+#: How chapters ask for the reference implementation; removed from a handout's chapters.
+REFERENCE_FLAG = " --impl solutions"
 
 
 def git_commit(dest: Path) -> None:

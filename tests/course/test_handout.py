@@ -38,6 +38,17 @@ def test_a_clean_handout_has_no_leak(handout):
     assert leak_problems(handout) == []
 
 
+def test_handout_chapters_never_ask_for_the_reference(handout):
+    # A student's handout has no reference: `--impl solutions` in a chapter is a command
+    # that can only fail there (bug caught: chapters copied as they are).
+    asking = [
+        p.name
+        for p in (handout / "book" / "src").glob("*.md")
+        if "--impl solutions" in p.read_text()
+    ]
+    assert not asking, f"these handout chapters still ask for --impl solutions: {asking}"
+
+
 def test_a_planted_solution_body_is_caught(handout, tmp_path):
     dest = tmp_path / "leaky"
     shutil.copytree(handout, dest)
