@@ -31,7 +31,7 @@ import mlx.core as mx
 from rich.console import Console
 from rich.table import Table
 
-from specdec_course.bench.settings import load_line
+from specdec_course.bench.settings import load_line, load_models_and_prompts
 from specdec_course.bench.sweep import rotated
 from specdec_course.core.blas import blas_name
 
@@ -322,9 +322,7 @@ def bench_batch(
     impl: str | None,
 ) -> int:
     """``specdec bench --batch ...``: load, run, print, write ``batch.json`` and the plot."""
-    from specdec_course.api.models import ModelPairError, load_pair
     from specdec_course.core.impl import activate, requested_impl
-    from specdec_course.core.paths import PROMPTS_PATH, load_prompts
     from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
 
     ks = [k for k in ks if k > 0]
@@ -333,13 +331,10 @@ def bench_batch(
         return 2
     name = requested_impl(impl)
     activate(name)
-    try:
-        draft_model, target_model, tokenizer = load_pair(draft, target)
-    except ModelPairError as err:
-        console.print(f"[red]{err}[/red]")
+    loaded = load_models_and_prompts(console, draft, target, prompts_file, max(batches))
+    if loaded is None:
         return 2
-    texts = load_prompts(Path(prompts_file) if prompts_file else PROMPTS_PATH)
-    prompts = [tokenizer.encode(t) for t in texts[: max(batches)]]
+    draft_model, target_model, prompts = loaded
     try:
         with friendly_stubs():
             report = run_batch_bench(

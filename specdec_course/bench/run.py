@@ -12,8 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from specdec_course.bench.output import write_outputs
 from specdec_course.bench.render import render
 from specdec_course.bench.report import run_bench
-from specdec_course.bench.settings import BenchSettings, Impl, load_impl, preflight
-from specdec_course.core.paths import PROMPTS_PATH, load_prompts
+from specdec_course.bench.settings import (
+    BenchSettings,
+    Impl,
+    load_impl,
+    load_models_and_prompts,
+    preflight,
+)
+from specdec_course.core.paths import PROMPTS_PATH
 
 
 def make_progress(console: Console) -> Progress:
@@ -57,7 +63,6 @@ def bench(console: Console, *, ks: Sequence[int], draft: str | None, target: str
           prompts_file: str | None, num_prompts: int, max_tokens: int, repeats: int, out: str | Path,
           adaptive: bool, compare_mlx_lm: bool, impl: str | None, seed: int = 0) -> int:
     """``specdec bench``: load the models and prompts, then :func:`run_and_report`."""
-    from specdec_course.api.models import ModelPairError, load_pair
     from specdec_course.core.impl import requested_impl
     from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
 
@@ -77,14 +82,10 @@ def bench(console: Console, *, ks: Sequence[int], draft: str | None, target: str
             preflight(implementation, settings)  # before loading models: fail fast on a stub
     except TaskNotWritten as err:
         return report_unwritten(console, err, name)
-    try:
-        with console.status("loading models"):
-            draft_model, target_model, tokenizer = load_pair(draft, target)
-    except ModelPairError as err:
-        console.print(f"[red]{err}[/red]")
+    loaded = load_models_and_prompts(console, draft, target, prompts_file, num_prompts)
+    if loaded is None:
         return 2
-    texts = load_prompts(Path(prompts_file) if prompts_file else PROMPTS_PATH)[:num_prompts]
-    prompts = [tokenizer.encode(t) for t in texts]
+    draft_model, target_model, prompts = loaded
     models = {"draft": draft or "bundled specdec-draft", "target": target or "bundled specdec-target",
               "prompts": str(prompts_file or PROMPTS_PATH)}
     return run_and_report(console, draft_model, target_model, prompts, settings, implementation, Path(out),

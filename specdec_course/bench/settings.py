@@ -129,3 +129,24 @@ def load_line() -> str:
     except OSError:
         return "unknown"
     return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def load_models_and_prompts(
+    console: Any, draft: str | None, target: str | None, prompts_file: str | None, count: int
+) -> tuple[Any, Any, list[list[int]]] | None:
+    """Load the draft/target pair and the first ``count`` prompts, tokenized.
+
+    The one loading path of every bench mode. Returns None after printing the reason
+    when the pair is refused (the caller exits with status 2).
+    """
+    from specdec_course.api.models import ModelPairError, load_pair
+    from specdec_course.core.paths import PROMPTS_PATH, load_prompts
+
+    try:
+        with console.status("loading models"):
+            draft_model, target_model, tokenizer = load_pair(draft, target)
+    except ModelPairError as err:
+        console.print(f"[red]{err}[/red]")
+        return None
+    texts = load_prompts(Path(prompts_file) if prompts_file else PROMPTS_PATH)[:count]
+    return draft_model, target_model, [tokenizer.encode(t) for t in texts]

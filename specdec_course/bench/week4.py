@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from specdec_course.bench.mlxlm import mlx_lm_rounds
-from specdec_course.bench.settings import load_line
+from specdec_course.bench.settings import load_line, load_models_and_prompts
 from specdec_course.bench.sweep import rotated
 from specdec_course.core.blas import blas_name
 
@@ -308,9 +308,7 @@ def bench_week4(
     impl: str | None,
 ) -> int:
     """``specdec bench --week4``: load, run, print, and write ``week4.json`` under ``out``."""
-    from specdec_course.api.models import ModelPairError, load_pair
     from specdec_course.core.impl import activate, requested_impl
-    from specdec_course.core.paths import PROMPTS_PATH, load_prompts
     from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
 
     if temperature != 0:
@@ -325,13 +323,10 @@ def bench_week4(
         return 2
     name = requested_impl(impl)
     activate(name)
-    try:
-        draft_model, target_model, tokenizer = load_pair(draft, target)
-    except ModelPairError as err:
-        console.print(f"[red]{err}[/red]")
+    loaded = load_models_and_prompts(console, draft, target, prompts_file, num_prompts)
+    if loaded is None:
         return 2
-    texts = load_prompts(Path(prompts_file) if prompts_file else PROMPTS_PATH)[:num_prompts]
-    prompts = [tokenizer.encode(t) for t in texts]
+    draft_model, target_model, prompts = loaded
     try:
         with friendly_stubs():
             report = run_week4(
