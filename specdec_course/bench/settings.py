@@ -66,7 +66,7 @@ class BenchSettings:
 
 @dataclass(frozen=True)
 class Impl:
-    """The pieces of ``specdec`` the bench calls (from ``src`` or ``solutions``)."""
+    """The pieces of ``specdec`` the bench calls (from the implementation ``--impl`` chose)."""
 
     name: str
     autoregressive_generate: Callable[..., Any]

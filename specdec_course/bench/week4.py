@@ -12,7 +12,8 @@ over repeats of (target-only time / row time) *within* the repeat (the house sty
 :mod:`specdec_course.bench.mlxlm_speed`). The two Week 4 goal ratios are printed last:
 fast loop vs target-only (goal >= 2.0x) and fast loop vs mlx-lm at the same K (>= 1.1x).
 
-Run: ``uv run specdec bench --impl solutions --week4`` (K = 6; ``--week4 4`` for K = 4).
+Run: ``uv run specdec bench --week4`` (K = 6; ``--week4 4`` for K = 4; ``--impl NAME`` picks
+the implementation measured).
 """
 
 from __future__ import annotations

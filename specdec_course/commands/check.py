@@ -46,7 +46,7 @@ def _parallel() -> list[str]:
     """
     if importlib.util.find_spec("xdist") is None:
         return []
-    return ["-n", str(max(1, min(4, os.cpu_count() or 1)))]
+    return ["-n", str(max(1, min(4, os.cpu_count() or 1))), "--dist", "worksteal"]
 
 
 # The three slow parts (every test on the reference, every task and hidden test on the

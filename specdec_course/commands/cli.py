@@ -16,26 +16,38 @@ from specdec_course.core.argtypes import (
     model_source,
     temperature,
 )
-from specdec_course.core.impl import IMPLEMENTATIONS, REPO_ROOT, requested_impl
+from specdec_course.core.impl import IMPLEMENTATIONS, REFERENCE_IMPL, REPO_ROOT, requested_impl
 
 console = Console()
 
-EPILOG = """\
+# Where the reference is present (the instructors' repository) the examples run it; in a
+# student handout the same commands run the student's own code.
+_REF = f" --impl {REFERENCE_IMPL}" if REFERENCE_IMPL else ""
+EPILOG = f"""\
 examples:
   specdec test --week 1 --day 1              run one chapter's tests on your code (src/)
   specdec test --week 1 --day 1 -- -x -k T   pass extra arguments to pytest after --
-  specdec test --week 1 --day 1 --impl solutions
-                                             the same tests on the reference solution
-  specdec walkthrough --impl solutions       one speculative step, position by position
-  specdec demo --impl solutions              speculative vs target-only on the bundled models
-  specdec bench --impl solutions             K sweep: measured vs predicted speedup, CSV/JSON/plots
-  specdec check                              instructor self-check of the whole course
+""" + (
+    f"""\
+  specdec test --week 1 --day 1{_REF}
+                                             the same tests on the reference
 """
+    if REFERENCE_IMPL
+    else ""
+) + f"""\
+  specdec walkthrough{_REF:<24}one speculative step, position by position
+  specdec demo{_REF:<31}speculative vs target-only on the bundled models
+  specdec bench{_REF:<30}K sweep: measured vs predicted speedup, CSV/JSON/plots
+"""
+if REFERENCE_IMPL:
+    EPILOG += "  specdec check                              instructor self-check of the whole course\n"
 
 
 def _add_impl(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--impl", choices=sorted(IMPLEMENTATIONS), default=None,
-                        help="src = your code (default), solutions = the reference; or set SPECDEC_IMPL")
+                        help="src = your code (default)"
+                        + (f", {REFERENCE_IMPL} = the reference" if REFERENCE_IMPL else "")
+                        + "; or set SPECDEC_IMPL")
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -246,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("bench", help="time speculative decoding for several K: measured vs predicted speedup",
-                       epilog="example: specdec bench --impl solutions --k 0 2 4 --repeats 3",
+                       epilog=f"example: specdec bench{_REF} --k 0 2 4 --repeats 3",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--k", type=int_at_least(0, "lookaheads to sweep"), nargs="+",
                    default=BENCH_KS, help="lookaheads to sweep (default 0 1 2 3 4 6 8)")

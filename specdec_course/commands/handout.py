@@ -74,8 +74,13 @@ CACHES = {
     "grade-results",
     ".DS_Store",
 }
-#: Text that points at the reference or the hidden tests.
+#: Text that points at the reference or the hidden tests (student-facing files).
 POINTERS = re.compile(r"\bsolutions[/\\.]|\bimport solutions\b|tests/hidden|rubric\.toml")
+#: The reference's name, which no shipped file may hold, the course machinery included.
+REFERENCE_NAME = re.compile(r"\bsolutions\b")
+#: The ``--impl`` table in pyproject.toml; a handout names the students' folder only.
+IMPL_TABLE = re.compile(r"^implementations = \{.*\}$", re.M)
+HANDOUT_IMPL_TABLE = 'implementations = { src = "src" }'
 #: Solution regions smaller than this many AST nodes are too generic to be a leak
 #: (``return self._k`` appears in any class with a ``_k``).
 MIN_NODES = 15
@@ -156,6 +161,11 @@ def write_tree(dest: Path) -> None:
     for name in TOOL_TESTS:
         if (REPO_ROOT / "tests" / "course" / name).exists():
             shutil.copy2(REPO_ROOT / "tests" / "course" / name, dest / "tests" / "course" / name)
+    pyproject = dest / "pyproject.toml"
+    text, found = IMPL_TABLE.subn(HANDOUT_IMPL_TABLE, pyproject.read_text())
+    if found != 1:
+        raise HandoutError("pyproject.toml has no `implementations = {...}` line in [tool.specdec]")
+    pyproject.write_text(text)
     summary = dest / "book" / "src" / "SUMMARY.md"
     if summary.exists():
         # The instructors' page does not ship: drop its part of the table of contents.
@@ -196,12 +206,31 @@ def git_commit(dest: Path) -> None:
     )
 
 
-def _dumps(statements: list[ast.stmt]) -> list[str]:
-    return [ast.dump(s, annotate_fields=False) for s in statements]
+def _shape(node: object, memo: dict[int, int]) -> int:
+    """A hash of a syntax tree's normalised form: what ``ast.dump`` shows, without positions.
+
+    Computed bottom-up with a memo, so fingerprinting every statement of a file costs one walk
+    (``ast.dump`` per statement re-dumps every nested body: measured 2.8 s per handout).
+    """
+    if isinstance(node, ast.AST):
+        key = id(node)
+        if key not in memo:
+            memo[key] = hash(
+                (type(node).__name__, *(_shape(getattr(node, f, None), memo) for f in node._fields))
+            )
+        return memo[key]
+    if isinstance(node, list):
+        return hash(tuple(_shape(item, memo) for item in node))
+    return hash((type(node).__name__, repr(node)))
 
 
-def solution_fingerprints() -> list[tuple[str, list[str]]]:
-    """``(qualname, [ast.dump of each statement])`` of every sizeable solution region."""
+def _dumps(statements: list[ast.stmt], memo: dict[int, int] | None = None) -> list[int]:
+    memo = {} if memo is None else memo
+    return [_shape(s, memo) for s in statements]
+
+
+def solution_fingerprints() -> list[tuple[str, list[int]]]:
+    """``(qualname, [shape hash of each statement])`` of every sizeable solution region."""
     found = []
     for path in sorted((IMPLEMENTATIONS["solutions"] / "specdec").glob("*.py")):
         for region in parse_regions(path.read_text(), path.stem):
@@ -236,11 +265,12 @@ def leak_problems(dest: Path) -> list[str]:
             text = path.read_text()
         except (UnicodeDecodeError, OSError):
             continue
-        # The course machinery's own docs may name the instructor's folders (they describe
-        # the --impl switch); student-facing files (stubs, tests, book, README) may not.
+        # The course machinery may mention where hidden tests would live (pytest must not
+        # collect them); student-facing files (stubs, tests, book, README) may not. No file,
+        # the machinery included, may name the reference.
         machinery = rel.parts[0] == "specdec_course" or rel.name == "pyproject.toml"
         for number, line in enumerate(text.splitlines(), 1):
-            if not machinery and POINTERS.search(line):
+            if (not machinery and POINTERS.search(line)) or REFERENCE_NAME.search(line):
                 problems.append(f"{rel}:{number}: points at the reference: {line.strip()[:80]}")
         if path.suffix != ".py":
             continue
@@ -254,8 +284,9 @@ def leak_problems(dest: Path) -> list[str]:
             names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
             if any(n.split(".")[0] == "solutions" for n in names):
                 problems.append(f"{rel}:{node.lineno}: imports the reference package")
+        memo: dict[int, int] = {}
         for body in _statement_lists(tree):
-            dumps = _dumps(body)
+            dumps = _dumps(body, memo)
             for qualname, region in prints:
                 n = len(region)
                 if any(dumps[i : i + n] == region for i in range(len(dumps) - n + 1)):

@@ -1,8 +1,9 @@
 """The one switch that decides which ``specdec`` package is imported.
 
-Students' code lives in ``src/specdec`` and the reference in
-``solutions/specdec``. Both use the import name ``specdec`` so the tests never
-change between them; this module puts the chosen directory first on
+Students' code lives in ``src/specdec``; the instructors' repository also holds
+the reference. The folders are named in ``[tool.specdec] implementations`` of
+``pyproject.toml`` (a student handout names only ``src``). Every folder holds a
+package imported as ``specdec``, so the tests never change between them; this module puts the chosen directory first on
 ``sys.path`` and then proves that the imported package really came from there
 (a stray editable install or an earlier import must never win silently).
 """
@@ -12,19 +13,38 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import tomllib
 from pathlib import Path
 from types import ModuleType
 
 from specdec_course.core.paths import REPO_ROOT
 
-# A student handout has no reference folder, so there `--impl` offers only src.
-IMPLEMENTATIONS = {
-    name: path
-    for name, path in {"src": REPO_ROOT / "src", "solutions": REPO_ROOT / "solutions"}.items()
-    if name == "src" or path.is_dir()
-}
 ENV_VAR = "SPECDEC_IMPL"
 DEFAULT_IMPL = "src"
+
+
+def _implementations() -> dict[str, Path]:
+    """``--impl`` name -> folder, from ``[tool.specdec] implementations`` in pyproject.toml.
+
+    ``src`` is always there; another entry counts only when its folder exists, so a copy
+    of the repository without the reference offers ``--impl src`` alone.
+    """
+    try:
+        with open(REPO_ROOT / "pyproject.toml", "rb") as f:
+            table = tomllib.load(f)["tool"]["specdec"]["implementations"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        table = {}
+    found = {DEFAULT_IMPL: REPO_ROOT / table.get(DEFAULT_IMPL, DEFAULT_IMPL)}
+    for name, folder in table.items():
+        if name != DEFAULT_IMPL and (REPO_ROOT / folder).is_dir():
+            found[name] = REPO_ROOT / folder
+    return found
+
+
+IMPLEMENTATIONS = _implementations()
+#: The name of the reference implementation (the one that is not the students' code), or
+#: ``None`` where there is none (a student handout).
+REFERENCE_IMPL: str | None = next((n for n in IMPLEMENTATIONS if n != DEFAULT_IMPL), None)
 #: A folder holding some other ``specdec/`` package (a submission being graded);
 #: used when no ``--impl`` is given. ``specdec grade`` sets it for its pytest runs.
 PATH_VAR = "SPECDEC_IMPL_PATH"
@@ -41,7 +61,7 @@ def requested_impl(explicit: str | None = None) -> str:
         explicit: a name given on a command line; wins over the environment.
 
     Returns:
-        ``"src"`` or ``"solutions"``: ``explicit``, else ``$SPECDEC_IMPL``,
+        A key of :data:`IMPLEMENTATIONS`: ``explicit``, else ``$SPECDEC_IMPL``,
         else ``"src"``.
     """
     name = explicit or os.environ.get(ENV_VAR) or DEFAULT_IMPL
@@ -61,7 +81,7 @@ def activate(name: str | None = None) -> ModuleType:
     subprocesses (e.g. pytest started by the CLI) load the same one.
 
     Args:
-        name: ``"src"`` or ``"solutions"``; ``None`` means ``$SPECDEC_IMPL_PATH``
+        name: a key of :data:`IMPLEMENTATIONS`; ``None`` means ``$SPECDEC_IMPL_PATH``
             when set (a folder holding a ``specdec`` package), else
             :func:`requested_impl`.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-#: The repository root (the folder holding src/, solutions/, tests/, models/).
+#: The repository root (the folder holding src/, tests/, models/ and pyproject.toml).
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The bundled draft/target pair made by ``specdec train-models``.
 MODELS_DIR = REPO_ROOT / "models"

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
+from specdec_course.core.impl import REFERENCE_IMPL
 from specdec_course.core.tasks import chapter_of_stub_message
 
 
@@ -29,6 +30,10 @@ def report_unwritten(console: Console, err: TaskNotWritten, impl: str) -> int:
     if impl == "src":
         ch = chapter_of_stub_message(str(err))
         test = f"specdec test --week {ch.week} --day {ch.day}" if ch else "specdec test"
-        console.print(f"Finish that task (its tests: [bold]{test}[/bold]), or add "
-                      "[bold]--impl solutions[/bold] to see the finished system.")
+        also = (
+            f", or add [bold]--impl {REFERENCE_IMPL}[/bold] to see the finished system"
+            if REFERENCE_IMPL
+            else ""
+        )
+        console.print(f"Finish that task (its tests: [bold]{test}[/bold]){also}.")
     return 1

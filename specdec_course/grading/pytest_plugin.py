@@ -2,7 +2,7 @@
 
 Loaded for every run through ``addopts = -p specdec_course.grading.pytest_plugin``.
 
-* ``--impl src|solutions`` imports ``specdec`` from that directory before any
+* ``--impl NAME`` (src or the reference) imports ``specdec`` from that directory before any
   test module is collected; the header line says which one and where.
 * Task tests live in ``tests/test_wNdM_*.py`` and each carries exactly one
   ``wNdM`` marker, the one its file name announces. A test that breaks the rule
@@ -42,8 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--impl",
         choices=sorted(impl.IMPLEMENTATIONS),
         default=None,
-        help="which specdec to test: src (student code, default) or solutions (reference). "
-        f"Defaults to ${impl.ENV_VAR} or src.",
+        help="which specdec to test: src (student code, default)"
+        + (f" or {impl.REFERENCE_IMPL} (the reference)" if impl.REFERENCE_IMPL else "")
+        + f". Defaults to ${impl.ENV_VAR} or src.",
     )
     group.addoption("--specdec-report", default=None, help="write per-test outcomes as JSON here")
     group.addoption(

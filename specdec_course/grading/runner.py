@@ -38,7 +38,7 @@ def run_pytest(args: list[str], impl: str, *, capture: bool = False) -> TestRun:
 
     Args:
         args: extra pytest arguments (paths, ``-m`` expressions, flags).
-        impl: ``"src"`` or ``"solutions"``.
+        impl: a key of ``core.impl.IMPLEMENTATIONS`` (``"src"`` or the reference).
         capture: capture the output instead of streaming it to the terminal.
     """
     with tempfile.TemporaryDirectory() as tmp:

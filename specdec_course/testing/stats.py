@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any, Hashable
 
 import numpy as np
-from scipy import stats as _scipy_stats
 
 __all__ = ["GofResult", "assert_follows", "binomial_bound", "chi_square_gof"]
 
@@ -155,7 +154,11 @@ def chi_square_gof(
     dof = len(bins) - 1
     contributions = [(label, o, e, (o - e) ** 2 / e) for label, o, e in bins]
     statistic = float(sum(c[3] for c in contributions))
-    p_value = float(_scipy_stats.chi2.sf(statistic, dof)) if dof > 0 else 1.0
+    # scipy is imported here, not at module level: scipy.stats costs about a second to
+    # import, and every pytest process (the grader starts one per day) imports this module.
+    from scipy.special import chdtrc
+
+    p_value = float(chdtrc(dof, statistic)) if dof > 0 else 1.0
     passed = p_value >= false_failure
 
     worst = sorted(contributions, key=lambda c: -c[3])[:_WORST_SHOWN]
@@ -205,7 +208,9 @@ def binomial_bound(
         passed = successes == round(p * trials)
         p_value = 1.0 if passed else 0.0
     else:
-        p_value = float(_scipy_stats.binomtest(successes, trials, p).pvalue)
+        from scipy.stats import binomtest  # lazy: see chi_square_gof
+
+        p_value = float(binomtest(successes, trials, p).pvalue)
         passed = p_value >= false_failure
     verdict = "passed" if passed else "FAILED"
     message = (

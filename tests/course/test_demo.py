@@ -31,7 +31,7 @@ def test_walkthrough_on_the_reference():
 
 
 def test_demo_on_the_reference_is_lossless():
-    proc = run_cli("demo", "--impl", "solutions", "--max-tokens", "24")
+    proc = run_cli("demo", "--impl", "solutions", "--max-tokens", "12")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "identical output: yes" in proc.stdout
     assert "BLAS:" in proc.stdout

@@ -84,3 +84,29 @@ def test_refuses_a_non_empty_destination(tmp_path):
     (tmp_path / "x").write_text("")
     with pytest.raises(HandoutError, match="not empty"):
         write_tree(tmp_path)
+
+
+def test_the_handout_machinery_never_names_the_reference(handout, tmp_path):
+    # Bug caught: a docstring, help text or the --impl table of the shipped machinery still
+    # says where the reference lives (the gap the first handout had).
+    table = (handout / "pyproject.toml").read_text()
+    assert 'implementations = { src = "src" }' in table, "the handout's --impl table must list src only"
+    dest = tmp_path / "leaky4"
+    shutil.copytree(handout, dest)
+    core = dest / "specdec_course" / "core" / "paths.py"
+    core.write_text(core.read_text() + "\n# the reference lives in solutions\n")
+    problems = leak_problems(dest)
+    assert any(p.startswith("specdec_course/core/paths.py") for p in problems), problems
+
+
+def test_the_handout_cli_offers_only_the_students_code(handout):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", "from specdec_course.core.impl import IMPLEMENTATIONS as I; print(sorted(I))"],
+        cwd=handout, capture_output=True, text=True,
+        env={"PYTHONPATH": str(handout), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['src']", f"the handout offers --impl {proc.stdout.strip()}"
