@@ -195,6 +195,18 @@ class TestCalls:
         )
         assert 0 in result.drafted_per_round and max(result.drafted_per_round) > 0
 
+    def test_a_short_proposal_is_recorded_at_its_length(self):
+        # The 2-gram [0, 1] last occurred at the start, followed by only [2, 0, 1]: a proposal of
+        # 3 tokens although K = 4. Bug caught: recording K as drafted, which understates alpha.
+        target = CountingModel(cyclic_script(16, 3))
+        result = lookup_generate(target, [0, 1, 2, 0, 1], 8, drafter=NgramDrafter(16), lookahead=4)
+        assert result.tokens == [2, 0, 1] * 2 + [2, 0], result.tokens
+        assert result.drafted_per_round[0] == 3 and target.tokens_per_call[1] == 4, (
+            f"drafted_per_round={result.drafted_per_round}: the first proposal had 3 tokens (K = 4):"
+            " record the proposal's own length, not K"
+        )
+        assert result.tokens_drafted == sum(result.drafted_per_round)
+
     def test_no_draft_model_call_when_the_ngram_matches(self):
         target = cyclic_script(16, 4)
         draft = CountingModel(cyclic_script(16, 4))
