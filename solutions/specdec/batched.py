@@ -173,6 +173,7 @@ def batched_speculative_decode(
             out = sample_rows(target_logits, temperature, verify_key)[:, None]
             accepted = mx.zeros((len(live),), dtype=mx.int32)
 
+        mx.eval(accepted, out)  # the round's one device read: everything above runs now
         accepted_list, out_rows = accepted.tolist(), out.tolist()
         keep = []
         for i, b in enumerate(live):

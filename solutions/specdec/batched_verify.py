@@ -119,7 +119,9 @@ def batched_verify(
         counts = mx.array(num_draft).astype(mx.int32).reshape(-1)
         if counts.shape != (batch,):
             raise ValueError(f"num_draft must have shape (B,) = ({batch},), got {counts.shape}")
-        if batch and (mx.min(counts).item() < 0 or mx.max(counts).item() > k):
+        # A list is checked on the host; an array costs one device read (a sync).
+        values = list(num_draft) if isinstance(num_draft, (list, tuple)) else counts.tolist()
+        if batch and (min(values) < 0 or max(values) > k):
             raise ValueError(f"num_draft must be within [0, K={k}], got {counts.tolist()}")
 
     positions = mx.arange(k + 1)[None, :]

@@ -2,7 +2,9 @@
 
 Rows: target-only (the Week 1 Day 2 baseline), the Week 1 loop (``SpeculativeDecoder``),
 the fast loop (``fast_generate``, Week 4 Day 3), prompt lookup (``NgramDrafter``), prompt
-lookup with the draft model as fallback (``FallbackDrafter``), and mlx-lm's own
+lookup with the draft model as fallback (``FallbackDrafter``), a token tree
+(``tree_speculative_generate``, Week 4 Day 2: branch 2, depth K // 2, so its verify width
+1 + 2 * (K // 2) equals the Week 1 loop's K + 1 for even K), and mlx-lm's own
 ``generate_step`` / ``speculative_generate_step`` at the same K. All come from the chosen
 ``--impl`` except mlx-lm's; every output is checked against target-only greedy decoding.
 
@@ -43,6 +45,13 @@ GOAL_VS_MLX_LM = 1.1
 BASE = "target-only"
 FAST = "fast loop"
 MLX_SPEC = "mlx-lm speculative"
+#: The tree row's tokens per depth (Week 4 Day 2); its depth is K // TREE_BRANCH.
+TREE_BRANCH = 2
+
+
+def tree_row_name(k: int) -> str:
+    """The tree row's name at lookahead ``k``: ``"tree 2x3"`` for K = 6 (branch x depth)."""
+    return f"tree {TREE_BRANCH}x{k // TREE_BRANCH}"
 
 
 @dataclass
@@ -113,6 +122,7 @@ def configurations(
     from specdec.decoder import SpeculativeDecoder
     from specdec.fastloop import fast_generate
     from specdec.ngram import FallbackDrafter, ModelDrafter, NgramDrafter, lookup_generate
+    from specdec.trees import tree_speculative_generate
 
     vocab = target.args.vocab_size
 
@@ -152,6 +162,15 @@ def configurations(
                     n,
                     drafter=FallbackDrafter(NgramDrafter(vocab), ModelDrafter(draft)),
                     lookahead=k,
+                )
+            ),
+        ),
+        # Equal verify width: 1 + TREE_BRANCH * depth nodes against the Week 1 loop's K + 1.
+        tree_row_name(k): (
+            TREE_BRANCH * (k // TREE_BRANCH),
+            lambda p, n: _reduce(
+                tree_speculative_generate(
+                    draft, target, p, n, branch=TREE_BRANCH, depth=k // TREE_BRANCH
                 )
             ),
         ),

@@ -35,6 +35,9 @@ class _CachedToyModel(nn.Module):
     """
 
     model_type = "toy"
+    #: Token trees (specdec_course.api.trees): no attention to mask, no rope to move, so these
+    #: models read the tree from the cache themselves (:meth:`_tree_logits`).
+    reads_tree_from_cache = True
 
     def __init__(self, vocab_size: int):
         super().__init__()
@@ -111,8 +114,27 @@ class _CachedToyModel(nn.Module):
                 c.update_and_fetch(ids, ids)
             history = np.array(cache[0].keys_and_values()[0]).reshape(batch, -1)
             history = history.astype(np.int64)
+            tree_mask = getattr(cache[0], "tree_mask", None)
+            if tree_mask is not None:
+                return self._tree_logits(history, start, tree_mask, cache[0].tree_depths)
         logits = self._logits(history, start, length)
         return mx.array(logits.astype(np.float32))
+
+    def _tree_logits(self, history: np.ndarray, start: int, mask: mx.array, depths: mx.array):
+        """A tree pass: node ``j`` sees the prefix and the other nodes ``mask[j]`` allows, in
+        order, and sits at position ``start + depths[j]``: its root-to-node path when the tree
+        is right. A wrong tree gives wrong logits (padded with token 0 or cut from the front),
+        as a transformer would, not an exception."""
+        allowed, depth = np.array(mask).astype(bool), np.array(depths).astype(np.int64)
+        nodes, rows = history[:, start:], []
+        np.fill_diagonal(allowed, False)  # each node's own token is placed last, below
+        for j in range(allowed.shape[0]):
+            seen = np.concatenate([history[:, :start], nodes[:, allowed[j]]], 1)
+            pos = start + int(depth[j])
+            before = seen[:, max(0, seen.shape[1] - pos) :]
+            pad = np.zeros((seen.shape[0], pos - before.shape[1]), dtype=np.int64)
+            rows.append(self._logits(np.concatenate([pad, before, nodes[:, j : j + 1]], 1), pos, 1))
+        return mx.array(np.concatenate(rows, axis=1).astype(np.float32))
 
     def _logits(self, history: np.ndarray, start: int, length: int) -> np.ndarray:
         """``history``: int64 ``(B, start + length)``; returns ``(B, length, V)``."""

@@ -1,0 +1,65 @@
+"""specdec bench --week4: every row on tiny in-process models, cheaply (no timing asserts).
+
+Bugs caught: a row missing from the one-run table (the tree row of Week 4 Day 2 included), a
+row whose output differs from target-only greedy, a tree row measured at another verify width
+than the Week 1 loop's, and a table that does not render.
+"""
+
+import io
+
+import pytest
+from rich.console import Console
+
+from specdec_course.bench.week4 import BASE, FAST, MLX_SPEC, TREE_BRANCH, render, run_week4
+from specdec_course.core import impl
+from specdec_course.testing import tiny_pair
+
+K = 4
+
+
+@pytest.fixture(scope="module")
+def report():
+    before = impl.requested_impl()
+    impl.activate("solutions")
+    try:
+        draft, target = tiny_pair(3)
+        yield run_week4(
+            draft,
+            target,
+            [[1, 2, 3, 4, 5, 1, 2, 3]],
+            k=K,
+            max_tokens=10,
+            repeats=1,
+            impl="solutions",
+            log=lambda m: None,
+        )
+    finally:
+        impl.activate(before)
+
+
+def test_every_row_is_there_and_lossless(report):
+    names = [r.name for r in report.rows]
+    tree = f"tree {TREE_BRANCH}x{K // TREE_BRANCH}"
+    for name in (BASE, "Week 1 loop", FAST, "n-gram", "n-gram + model", tree, MLX_SPEC):
+        assert name in names, f"row {name!r} missing from {names}"
+    for r in report.rows:
+        assert r.tokens == 10 and r.tokens_per_s > 0, r
+        if not r.name.startswith("mlx-lm"):
+            assert r.mismatches == 0, f"{r.name}: output differs from target-only greedy"
+
+
+def test_tree_row_has_the_week1_verify_width(report):
+    tree = next(r for r in report.rows if r.name.startswith("tree"))
+    week1 = report.row("Week 1 loop")
+    assert tree.k + 1 == week1.k + 1 == K + 1, (
+        f"the tree drafts {tree.k} nodes per round, the Week 1 loop {week1.k}: compare them at "
+        "equal verify width (1 + branch * depth == K + 1)"
+    )
+    assert tree.accepted_per_round >= 0 and tree.target_calls_per_token <= 1.0
+
+
+def test_renders(report):
+    out = io.StringIO()
+    render(Console(file=out, width=140), report)
+    text = out.getvalue()
+    assert "tree 2x2" in text and "goal fast loop vs target-only" in text
