@@ -7,14 +7,8 @@ import numpy as np
 import pytest
 
 from specdec.decoder import SpeculativeDecoder
-from specdec.ngram import (
-    FallbackDrafter,
-    ModelDrafter,
-    NgramDrafter,
-    find_ngram_match,
-    lookup_generate,
-    one_hot_logits,
-)
+from specdec.lookup import FallbackDrafter, ModelDrafter, lookup_generate
+from specdec.ngram import NgramDrafter, find_ngram_match, one_hot_logits
 from specdec_course.api.drafting import Drafter
 from specdec_course.testing import (
     CountingModel,

@@ -8,7 +8,7 @@ import pytest
 from mlx_lm.models.cache import make_prompt_cache
 
 from specdec.decoder import SpeculativeDecoder
-from specdec.ngram import ModelDrafter
+from specdec.lookup import ModelDrafter
 from specdec.trees import (
     draft_tree,
     tree_mask_and_positions,

@@ -121,7 +121,8 @@ def configurations(
     from specdec.baseline import autoregressive_generate
     from specdec.decoder import SpeculativeDecoder
     from specdec.fastloop import fast_generate
-    from specdec.ngram import FallbackDrafter, ModelDrafter, NgramDrafter, lookup_generate
+    from specdec.lookup import FallbackDrafter, ModelDrafter, lookup_generate
+    from specdec.ngram import NgramDrafter
     from specdec.trees import tree_speculative_generate
 
     vocab = target.args.vocab_size

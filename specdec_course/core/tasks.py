@@ -64,7 +64,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(3, 3, "week3-03-batched-loop", "The batched speculative loop",
             ("batched",)),
     Chapter(4, 1, "week4-01-prompt-lookup", "Prompt lookup: drafting without a draft model",
-            ("ngram",)),
+            ("ngram", "lookup")),
     Chapter(4, 2, "week4-02-token-trees", "Token trees: many drafts, one verify",
             ("trees",)),
     Chapter(4, 3, "week4-03-fast-path", "The fast path: one sync per round",

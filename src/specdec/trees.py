@@ -31,7 +31,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx_lm.models.cache import make_prompt_cache
 
-from specdec.ngram import ModelDrafter
+from specdec.lookup import ModelDrafter
 from specdec.sampling import logits_to_probs, sample_from_probs
 from specdec_course.api.drafting import Drafter
 from specdec_course.api.results import GenerationResult

@@ -8,7 +8,8 @@ reset), max_tokens = 0, and several EOS ids.
 import mlx.core as mx
 import pytest
 
-from specdec.ngram import ModelDrafter, NgramDrafter, lookup_generate
+from specdec.lookup import ModelDrafter, lookup_generate
+from specdec.ngram import NgramDrafter
 from specdec_course.testing import CountingModel, MarkovModel, ScriptedModel, random_markov
 
 pytestmark = pytest.mark.w4d1
