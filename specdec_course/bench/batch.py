@@ -54,6 +54,9 @@ class BatchRow:
     tokens_per_s: float
     mismatched_rows: int
     accepted_per_round: float = 0.0
+    #: Fewest and most rounds a row needed (speculative rows): a batch runs the most,
+    #: at full size only for the fewest, because rows that finish leave it.
+    rounds: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -193,6 +196,7 @@ def run_batch_bench(
             t = statistics.median(sum(times[:b]) for times in seq_secs[k])
             produced = sum(len(r.tokens) for r in runs)
             acc = [a for r in runs for a in r.accepted_per_round]
+            rounds = [len(r.accepted_per_round) for r in runs]
             report.rows.append(
                 BatchRow(
                     f"sequential spec K={k}",
@@ -203,6 +207,7 @@ def run_batch_bench(
                     produced / t,
                     sum(r.tokens != w for r, w in zip(runs, want, strict=True)),
                     sum(acc) / max(len(acc), 1),
+                    (min(rounds), max(rounds)),
                 )
             )
         for (name, bb, k), runs in outputs.items():
@@ -210,6 +215,7 @@ def run_batch_bench(
                 continue
             tokens = [r.tokens if hasattr(r, "tokens") else list(r) for r in runs]
             acc = [a for r in runs for a in getattr(r, "accepted_per_round", [])]
+            rounds = [len(getattr(r, "accepted_per_round", [])) for r in runs]
             t = statistics.median(secs[(name, bb, k)])
             produced = sum(len(x) for x in tokens)
             report.rows.append(
@@ -222,6 +228,7 @@ def run_batch_bench(
                     produced / t,
                     sum(x != w for x, w in zip(tokens, want, strict=True)),
                     sum(acc) / len(acc) if acc else 0.0,
+                    (min(rounds), max(rounds)) if k is not None else (0, 0),
                 )
             )
     return report
@@ -238,7 +245,8 @@ def render(console: Console, report: BatchReport) -> None:
         f"{report.repeats} interleaved repeats (medians); {report.load}"
     )
     table = Table(title="Week 3: batched speculative decoding")
-    for col in ("B", "row", "tok/s", "vs sequential", "vs batched target", "acc/round", "diff"):
+    cols = ("B", "row", "tok/s", "vs sequential", "vs batched target", "acc/round", "rounds/row")
+    for col in (*cols, "diff"):
         table.add_column(col, justify="left" if col == "row" else "right")
     for b in report.batches:
         targets = [r for r in (report.row(OWN_TARGET, b), report.row(MLX_TARGET, b)) if r]
@@ -252,14 +260,19 @@ def render(console: Console, report: BatchReport) -> None:
                 f"{r.tokens_per_s / seq.tokens_per_s:.2f}x" if seq else "-",
                 f"{r.tokens_per_s / fastest:.2f}x",
                 f"{r.accepted_per_round:.2f}" if r.k else "-",
+                f"{r.rounds[0]}-{r.rounds[1]}" if r.k else "-",
                 str(r.mismatched_rows),
                 style="bold green" if r is report.best(b) else None,
             )
         table.add_section()
-    console.print(table, width=None if console.is_terminal else 120)
+    # Off a terminal rich assumes 80 columns, which would squeeze the table in logs.
+    (console if console.is_terminal else Console(file=console.file, width=130)).print(table)
     console.print(
         "diff = rows whose tokens differ from the single-row speculative run (0 = "
-        "lossless; on a GPU a non-zero count can be a float near-tie)."
+        "lossless; on a GPU a non-zero count can be a float near-tie). rounds/row = the "
+        "fewest-most rounds a row needed: a batch runs the most rounds but is full only "
+        "for the fewest (finished rows leave), so uneven acceptance leaves a small, "
+        "dear tail of rounds."
     )
     goal = report.ratios(GOAL_B)
     if goal is None:
