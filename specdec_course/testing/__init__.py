@@ -80,6 +80,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    """The public names too (they are not in the module's namespace before first use)."""
+    return sorted({*globals(), *_HOME})
+
+
 if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from specdec_course.testing.stats import (
         GofResult,
