@@ -35,19 +35,13 @@ from specdec_course.api.batching import (
     prompt_lists,
     rewind_rows,
 )
+from specdec_course.api.keys import split_key
 from specdec_course.api.results import GenerationResult
 from specdec_course.api.validation import check_count, check_same_vocab, check_temperature, eos_ids
 
 #: The id written into padded slots. Any valid id works because padded columns
 #: are masked; the tests change it to prove that it never leaks into the output.
 PAD_ID = 0
-
-
-def _split(key: mx.array | None) -> tuple[mx.array | None, mx.array | None]:
-    if key is None:
-        return None, None
-    key, sub = mx.random.split(key)
-    return key, sub
 
 
 def batched_speculative_decode(
@@ -140,8 +134,8 @@ def batched_speculative_decode(
         remaining = [budgets[b] - len(results[b].tokens) for b in live]
         k = min(k_max, max(remaining) - 1)
         counts = [min(k, r - 1) for r in remaining]
-        key, draft_key = _split(key)
-        key, verify_key = _split(key)
+        key, draft_key = split_key(key)
+        key, verify_key = split_key(key)
         last = mx.array([contexts[b][-1] for b in live], dtype=mx.int32)[:, None]
 
         if k > 0:
@@ -154,7 +148,7 @@ def batched_speculative_decode(
             feed, steps, step_logits = pending, [], []
             for _ in range(k):
                 logits = draft_model(feed, cache=draft_cache)[:, -1, :].astype(mx.float32)
-                draft_key, sub = _split(draft_key)
+                draft_key, sub = split_key(draft_key)
                 feed = sample_rows(logits, temperature, sub)[:, None]
                 steps.append(feed)
                 step_logits.append(logits)

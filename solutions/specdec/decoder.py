@@ -21,6 +21,7 @@ from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
 
 from specdec.sampling import sample_token
 from specdec.verify import verify_speculation
+from specdec_course.api.keys import split_key
 from specdec_course.api.results import GenerationResult
 from specdec_course.api.validation import (
     check_count,
@@ -30,15 +31,6 @@ from specdec_course.api.validation import (
     eos_ids,
     token_list,
 )
-
-
-# Given to students (kept in the stub): a key split that passes None through, so
-# the loop reads the same with and without a PRNG key.
-def _split(key: mx.array | None) -> tuple[mx.array | None, mx.array | None]:
-    if key is None:
-        return None, None
-    key, sub = mx.random.split(key)
-    return key, sub
 
 
 # TODO(W1D3): write a helper that trims a KV cache back to `length` positions
@@ -179,7 +171,7 @@ class SpeculativeDecoder:
                 mx.float32
             )
             self.draft_calls += 1
-            key, sub = _split(key)
+            key, sub = split_key(key)
             token = sample_token(logits, self.temperature, key=sub)
             drafted.append(token)
             rows.append(logits)
@@ -245,8 +237,8 @@ class SpeculativeDecoder:
             wanted = self.adaptive.lookahead if self.adaptive is not None else self.lookahead
             # A round emits up to K + 1 tokens; never draft past max_tokens.
             k = min(wanted, max_tokens - len(result.tokens) - 1)
-            key, draft_key = _split(key)
-            key, verify_key = _split(key)
+            key, draft_key = split_key(key)
+            key, verify_key = split_key(key)
             drafts = self.draft_generation(context, k, key=draft_key) if k > 0 else []
             target_logits = self.target_model(
                 mx.array([context[-1], *drafts])[None], cache=self.target_cache

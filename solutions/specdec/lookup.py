@@ -20,6 +20,7 @@ from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
 from specdec.sampling import sample_token
 from specdec.verify import verify_speculation
 from specdec_course.api.drafting import Drafter
+from specdec_course.api.keys import split_key
 from specdec_course.api.results import GenerationResult
 from specdec_course.api.validation import (
     check_count,
@@ -29,14 +30,6 @@ from specdec_course.api.validation import (
     token_list,
 )
 from specdec_course.api.validation import vocab_size as model_vocab_size
-
-
-# Given to students (kept in the stub): a key split that passes None through, as in Week 1.
-def _split(key: mx.array | None) -> tuple[mx.array | None, mx.array | None]:
-    if key is None:
-        return None, None
-    key, sub = mx.random.split(key)
-    return key, sub
 
 
 # TODO(W4D1): write _rewind(cache, length) for ModelDrafter and lookup_generate.
@@ -124,7 +117,7 @@ class ModelDrafter:
             logits = self.model(mx.array(pending)[None], cache=self.cache)[0, -1]
             logits = logits.astype(mx.float32)
             self.draft_calls += 1
-            key, sub = _split(key)
+            key, sub = split_key(key)
             tokens.append(sample_token(logits, self.temperature, key=sub))
             rows.append(logits)
             self.seen.extend(pending)
@@ -195,7 +188,7 @@ class FallbackDrafter:
         #   2. Ask the first; return its proposal when it has tokens (or k == 0).
         #   3. Otherwise count a fallback and return the second's proposal.
         # BEGIN SOLUTION
-        key, first_key = _split(key)
+        key, first_key = split_key(key)
         tokens, logits = self.first.propose(context, k, key=first_key)
         if tokens or k == 0:
             return tokens, logits
@@ -283,8 +276,8 @@ def lookup_generate(
 
     while len(result.tokens) < max_tokens:
         k = min(lookahead, max_tokens - len(result.tokens) - 1)
-        key, draft_key = _split(key)
-        key, verify_key = _split(key)
+        key, draft_key = split_key(key)
+        key, verify_key = split_key(key)
         drafts, draft_logits = drafter.propose(context, k, key=draft_key) if k else ([], None)
         target_logits = target_model(mx.array([context[-1], *drafts])[None], cache=cache)[0]
         result.target_calls += 1

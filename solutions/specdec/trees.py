@@ -30,6 +30,7 @@ from mlx_lm.models.cache import make_prompt_cache
 from specdec.lookup import ModelDrafter
 from specdec.sampling import logits_to_probs, sample_from_probs
 from specdec_course.api.drafting import Drafter
+from specdec_course.api.keys import split_key
 from specdec_course.api.results import GenerationResult
 from specdec_course.api.trees import check_tree_model, keep_path, tree_forward
 from specdec_course.api.validation import (
@@ -44,14 +45,6 @@ from specdec_course.api.validation import (
 # As in Week 1 Day 4: a residual with less mass than this is float32 rounding noise of a
 # rejection that (practically) never happens; normalising it would amplify the noise.
 _EMPTY_RESIDUAL = 1e-12
-
-
-# Given to students (kept in the stub): a key split that passes None through, as in Week 1.
-def _split(key: mx.array | None) -> tuple[mx.array | None, mx.array | None]:
-    if key is None:
-        return None, None
-    key, sub = mx.random.split(key)
-    return key, sub
 
 
 # Given: the tree's shape rules, shared by tree_mask_and_positions and verify_tree.
@@ -339,7 +332,7 @@ def tree_speculative_generate(
 
     while len(result.tokens) < max_tokens:
         d = min(depth, max_tokens - len(result.tokens) - 1)
-        key, verify_key = _split(key)
+        key, verify_key = split_key(key)
         tokens, parents = draft_tree(drafter, context, branch=branch, depth=d)
         mask, depths = tree_mask_and_positions(parents)
         prefix = len(context) - 1

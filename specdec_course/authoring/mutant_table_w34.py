@@ -20,7 +20,7 @@ _VERIFY_SPLIT = (
     "        if key is not None:\n            accept_key, sample_key = mx.random.split(key)\n"
     "        else:\n            accept_key = sample_key = None\n"
 )
-_DRAFT_SPLIT = "                draft_key, sub = _split(draft_key)\n"
+_DRAFT_SPLIT = "                draft_key, sub = split_key(draft_key)\n"
 
 # fmt: off
 MUTANTS: tuple[Mutant, ...] = (

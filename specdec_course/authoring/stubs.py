@@ -86,6 +86,27 @@ def _tidy_blank_lines(lines: list[str]) -> list[str]:
     return out
 
 
+def _one_blank_after_imports(lines: list[str]) -> list[str]:
+    # isort (ruff's I001) puts ONE blank line after the imports when what follows is not a
+    # definition. A removed top-level region can leave its TODO comment block right after the
+    # imports, detached from the next definition: then one blank line, not two.
+    tree = ast.parse("\n".join(lines))
+    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    if not imports or imports[-1] is tree.body[-1]:
+        return lines
+    end = imports[-1].end_lineno or 0  # 1-based: the import block's last line
+    first = end
+    while first < len(lines) and not lines[first].strip():
+        first += 1
+    last = first
+    while last < len(lines) and lines[last].startswith("#"):
+        last += 1
+    detached = last > first and (last == len(lines) or not lines[last].strip())
+    if detached and first - end > 1:
+        return lines[: end + 1] + lines[first:]
+    return lines
+
+
 def stub_lines(source: str, module: str, regions: list[Region]) -> list[str]:
     """The stub's lines (without the header): regions replaced or removed."""
     lines = source.splitlines()
@@ -105,7 +126,7 @@ def stub_lines(source: str, module: str, regions: list[Region]) -> list[str]:
             continue
         at = region.end + 1
     out.extend(lines[at - 1 :])
-    return _tidy_blank_lines(out)
+    return _one_blank_after_imports(_tidy_blank_lines(out))
 
 
 def _check_tasks_have_regions(source: str, module: str, regions: list[Region]) -> None:

@@ -39,19 +39,13 @@ from specdec_course.api.batching import (
     prompt_lists,
     rewind_rows,
 )
+from specdec_course.api.keys import split_key
 from specdec_course.api.results import GenerationResult
 from specdec_course.api.validation import check_count, check_same_vocab, check_temperature, eos_ids
 
 #: The id written into padded slots. Any valid id works because padded columns
 #: are masked; the tests change it to prove that it never leaks into the output.
 PAD_ID = 0
-
-
-def _split(key: mx.array | None) -> tuple[mx.array | None, mx.array | None]:
-    if key is None:
-        return None, None
-    key, sub = mx.random.split(key)
-    return key, sub
 
 
 def batched_speculative_decode(

@@ -25,6 +25,7 @@ from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
 
 from specdec.sampling import sample_token
 from specdec.verify import verify_speculation
+from specdec_course.api.keys import split_key
 from specdec_course.api.results import GenerationResult
 from specdec_course.api.validation import (
     check_count,
@@ -34,16 +35,6 @@ from specdec_course.api.validation import (
     eos_ids,
     token_list,
 )
-
-
-# Given to students (kept in the stub): a key split that passes None through, so
-# the loop reads the same with and without a PRNG key.
-def _split(key: mx.array | None) -> tuple[mx.array | None, mx.array | None]:
-    if key is None:
-        return None, None
-    key, sub = mx.random.split(key)
-    return key, sub
-
 
 # TODO(W1D3): write a helper that trims a KV cache back to `length` positions
 # (mlx-lm's trim_prompt_cache); draft_generation and generate both need it.

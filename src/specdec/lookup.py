@@ -24,6 +24,7 @@ from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
 from specdec.sampling import sample_token
 from specdec.verify import verify_speculation
 from specdec_course.api.drafting import Drafter
+from specdec_course.api.keys import split_key
 from specdec_course.api.results import GenerationResult
 from specdec_course.api.validation import (
     check_count,
@@ -33,15 +34,6 @@ from specdec_course.api.validation import (
     token_list,
 )
 from specdec_course.api.validation import vocab_size as model_vocab_size
-
-
-# Given to students (kept in the stub): a key split that passes None through, as in Week 1.
-def _split(key: mx.array | None) -> tuple[mx.array | None, mx.array | None]:
-    if key is None:
-        return None, None
-    key, sub = mx.random.split(key)
-    return key, sub
-
 
 # TODO(W4D1): write _rewind(cache, length) for ModelDrafter and lookup_generate.
 #   1. As in Week 1 Day 3 (your decoder.py): trim the cache back to `length` positions with

@@ -120,6 +120,32 @@ def test_comments_blank_lines_and_plans_survive():
     assert "\n\n\n\n" not in stub and stub.endswith(")\n")
 
 
+def test_a_helper_region_right_after_the_imports_leaves_one_blank_line():
+    # isort (ruff I001) wants ONE blank line between the imports and a detached comment: a
+    # removed helper whose TODO comment follows the imports must not leave two (bug caught:
+    # a stub that `ruff check` rejects although the reference passes).
+    source = textwrap.dedent(
+        """\
+        import math
+
+
+        # TODO(W2D3): write _helper.
+        # BEGIN SOLUTION
+        def _helper(x):
+            return math.floor(x)
+
+
+        # END SOLUTION
+
+
+        class AdaptiveSpeculator:
+            pass
+        """
+    )
+    stub = stub_module(source, "adaptive")
+    assert "import math\n\n# TODO(W2D3): write _helper.\n\n\nclass AdaptiveSpeculator:" in stub, stub
+
+
 def test_long_messages_split_into_one_exact_constant():
     message = stub_message("decoder.SpeculativeDecoder.draft_generation")
     for indent in ("", "    ", "        ", " " * 16):
