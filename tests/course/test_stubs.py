@@ -143,7 +143,9 @@ def test_a_helper_region_right_after_the_imports_leaves_one_blank_line():
         """
     )
     stub = stub_module(source, "adaptive")
-    assert "import math\n\n# TODO(W2D3): write _helper.\n\n\nclass AdaptiveSpeculator:" in stub, stub
+    assert "import math\n\n# TODO(W2D3): write _helper.\n\n\nclass AdaptiveSpeculator:" in stub, (
+        f"want one blank line after the imports, two before the class; the stub is:\n{stub}"
+    )
 
 
 def test_long_messages_split_into_one_exact_constant():
