@@ -1,13 +1,12 @@
 """Week 1 Day 3 - drafting with a KV cache (book chapter week1-03-drafting)."""
 
+from collections import Counter
+
 import mlx.core as mx
 import numpy as np
 import pytest
 
 from specdec.decoder import SpeculativeDecoder
-from specdec_course.testing.ties import logit_atol
-from collections import Counter
-
 from specdec_course.testing import (
     CountingModel,
     MarkovModel,
@@ -18,6 +17,7 @@ from specdec_course.testing import (
     tiny_pair,
     untrimmable,
 )
+from specdec_course.testing.ties import logit_atol
 from tests.w1_helpers import mlx_lm_greedy
 
 # A test that runs past 60 s is a hang (e.g. a bad max_tokens let into the loop): fail it.
@@ -294,7 +294,7 @@ class TestEveryBadArgument:
         kwargs = {**self.GOOD, name: bad}
         with pytest.raises(exc):
             SpeculativeDecoder(draft, target, **kwargs)
-        assert draft.calls == target.calls == 0
+        assert draft.calls == target.calls == 0, f"refuse {name}={bad!r} before any model runs"
 
     @pytest.mark.parametrize("bad,exc", [(-1, ValueError), (2.0, TypeError), (True, TypeError), (None, TypeError)],
                              ids=repr)
@@ -311,4 +311,4 @@ class TestEveryBadArgument:
         dec = make(3, temperature=0.8)
         with pytest.raises(exc):
             dec.draft_generation(prompt, 2, key=mx.random.key(0))
-        assert dec.draft_model.calls == 0
+        assert dec.draft_model.calls == 0, "refuse a bad prompt before the draft runs"

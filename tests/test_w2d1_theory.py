@@ -557,12 +557,17 @@ class TestEventTimingAndOrder:
                 "ends the round with REJECTED then CORRECTION"
             )
         assert len(r.trace) == len(want), f"{len(r.trace)} rounds, want {len(want)}"
-        assert r.accepted == [e.count(Event.ACCEPTED) for _, e in want]
+        assert r.accepted == [e.count(Event.ACCEPTED) for _, e in want], (
+            f"K={k}: accepted per round {r.accepted}, but the trace's ACCEPTED events give "
+            f"{[e.count(Event.ACCEPTED) for _, e in want]}: record each round's accepted count"
+        )
         assert verify_calls == r.lookaheads, (
             f"verify_ms must be charged once per round, with that round's K, in order: called with "
             f"{verify_calls[:8]}..., rounds used K = {r.lookaheads[:8]}..."
         )
-        assert r.spec_ms == pytest.approx(sum(kk * 2.0 + 10.0 + kk for kk in r.lookaheads), rel=1e-12)
+        assert r.spec_ms == pytest.approx(sum(kk * 2.0 + 10.0 + kk for kk in r.lookaheads), rel=1e-12), (
+            f"K={k}: spec_ms must be the sum over rounds of K * draft_ms + verify_ms(K)"
+        )
 
 
 BAD_NUMBERS = [float("nan"), float("inf"), float("-inf"), "1", True, None]

@@ -39,7 +39,9 @@ class TestLeftPad:
 
     def test_empty_rows_and_width_zero(self):
         tokens, padding = left_pad([[], [5, 6]])
-        assert tokens.tolist() == [[0, 0], [5, 6]] and padding == [2, 0]
+        assert tokens.tolist() == [[0, 0], [5, 6]] and padding == [2, 0], (
+            f"got {tokens.tolist()} and {padding}: an empty row is all padding (default pad_id 0)"
+        )
         tokens, padding = left_pad([[], []])
         assert tokens.shape == (2, 0) and padding == [0, 0], (
             f"all-empty rows give a (B, 0) matrix, got shape {tokens.shape}"
@@ -72,7 +74,9 @@ class TestBatchedPrefill:
         assert logits is None and model.calls == 0, (
             "with nothing to prefill, return (cache, None) without calling the model"
         )
-        assert cache[0].offset.tolist() == [0, 0]
+        assert cache[0].offset.tolist() == [0, 0], (
+            f"offsets {cache[0].offset.tolist()}: nothing was prefilled, every row holds 0 tokens"
+        )
 
 
 class TestSampleRows:
@@ -148,7 +152,11 @@ class TestBatchedGenerate:
         assert results[1].target_calls == 0 and results[1].tokens == [], (
             "a row with max_tokens=0 gets no tokens and takes part in no call"
         )
-        assert results[2].finish_reason == "eos" and results[0].finish_reason == "length"
+        reasons = [r.finish_reason for r in results]
+        assert reasons[2] == "eos" and reasons[0] == "length", (
+            f"finish reasons {reasons}: row 2 stops at its EOS ('eos'), row 0 at its budget "
+            "('length')"
+        )
         sizes = [bsz for bsz, _ in model.shapes]
         live = [sum(len(w) > step for w in want) for step in range(max(map(len, want)))]
         assert sizes == live, (
@@ -188,7 +196,10 @@ class TestBatchedGenerate:
         model = tiny_llama(4)
         got = batched_generate(model, [mx.array([5, 6, 7])], 12)[0]
         want = autoregressive_generate(model, [5, 6, 7], 12)
-        assert got.tokens == want.tokens and got.target_calls == want.target_calls
+        assert got.tokens == want.tokens and got.target_calls == want.target_calls, (
+            f"B = 1: {got.tokens} in {got.target_calls} calls, autoregressive_generate gives "
+            f"{want.tokens} in {want.target_calls}"
+        )
 
 
 class TestBadInput:

@@ -9,6 +9,7 @@ import pytest
 from specdec.batched_verify import PLACEHOLDER, accepted_lengths, batched_verify
 from specdec.verify import verify_speculation
 from specdec_course.testing.stats import assert_follows
+from tests.w3_helpers import exact_verify_law
 
 pytestmark = pytest.mark.w3d2
 
@@ -49,7 +50,8 @@ class TestAcceptedLengths:
         )
 
     def test_zero_drafts(self):
-        assert accepted_lengths(mx.zeros((3, 0), dtype=mx.bool_)).tolist() == [0, 0, 0]
+        got = accepted_lengths(mx.zeros((3, 0), dtype=mx.bool_)).tolist()
+        assert got == [0, 0, 0], f"K = 0 drafts: every row accepts 0, got {got}"
 
 
 class TestGreedy:
@@ -87,13 +89,18 @@ class TestGreedy:
                 f"{want_n} and {want}: drafts from position num_draft on do not exist, and a "
                 "row that accepts all its drafts takes its bonus from position num_draft"
             )
-            assert got[want_n + 1 :] == [PLACEHOLDER] * (4 - want_n)
+            assert got[want_n + 1 :] == [PLACEHOLDER] * (4 - want_n), (
+                f"row {b} with num_draft={c}: {got}: every position after the emitted token must "
+                "be the placeholder -1"
+            )
 
     def test_zero_drafts_emit_the_targets_choice(self):
         target = mx.array(np.random.default_rng(1).normal(size=(3, 1, V)).astype(np.float32))
         n, tokens = batched_verify(mx.zeros((3, 0), mx.int32), target, mx.zeros((3, 0, V)))
-        assert n.tolist() == [0, 0, 0]
-        assert tokens[:, 0].tolist() == mx.argmax(target[:, 0], axis=-1).tolist()
+        assert n.tolist() == [0, 0, 0], f"K = 0: nothing to accept, got {n.tolist()}"
+        assert tokens[:, 0].tolist() == mx.argmax(target[:, 0], axis=-1).tolist(), (
+            f"K = 0: each row emits the target's argmax at position 0, got {tokens.tolist()}"
+        )
 
     def test_output_is_int32(self):
         drafts, target, draft_logits = greedy_case()
@@ -101,24 +108,6 @@ class TestGreedy:
         assert n.dtype == mx.int32 and tokens.dtype == mx.int32, (
             f"return int32 arrays, got {n.dtype} and {tokens.dtype}"
         )
-
-
-def exact_outcomes(drafts, p, q, count):
-    """Exact distribution of (accepted, extra token) for one row, from the Leviathan rule."""
-    dist, reach = {}, 1.0
-    for i in range(count):
-        d = drafts[i]
-        alpha = 0.0 if q[i, d] == 0 else min(1.0, p[i, d] / q[i, d])
-        residual = np.maximum(p[i] - q[i], 0.0)
-        if residual.sum() > 1e-12:
-            for t, r in enumerate(residual / residual.sum()):
-                if r > 0:
-                    dist[(i, t)] = dist.get((i, t), 0.0) + reach * (1 - alpha) * r
-        reach *= alpha
-    for t, r in enumerate(p[count]):
-        if r > 0:
-            dist[(count, t)] = dist.get((count, t), 0.0) + reach * r
-    return dist
 
 
 class TestSampling:
@@ -149,13 +138,16 @@ class TestSampling:
             p, q = softmax(target[r], temperature), softmax(draft[r], temperature)
             assert_follows(
                 outcomes,
-                exact_outcomes(drafts[r], p, q, counts[r]),
+                exact_verify_law(drafts[r], p, q, counts[r]),
                 what=f"row {r} (num_draft={counts[r]}) at T={temperature}: (accepted, token) must "
                 "follow the Leviathan rule: accept with min(1, p/q), residual max(0, p - q) "
                 "on rejection, a bonus from p after full acceptance",
             )
             for i in rows[:50]:
-                assert (tokens[i, : n[i]] == drafts[r, : n[i]]).all()
+                assert (tokens[i, : n[i]] == drafts[r, : n[i]]).all(), (
+                    f"row {i}: tokens {tokens[i].tolist()} must start with its {n[i]} accepted "
+                    f"drafts {drafts[r, : n[i]].tolist()}"
+                )
                 assert (tokens[i, n[i] + 1 :] == PLACEHOLDER).all(), "positions after: -1"
 
     def test_same_key_same_result(self):

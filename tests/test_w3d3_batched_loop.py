@@ -106,7 +106,10 @@ class TestGreedyIsLossless:
                 f"B = 1: accepted per round {got.accepted_per_round}, SpeculativeDecoder "
                 f"{want.accepted_per_round}"
             )
-            assert got.drafted_per_round == want.drafted_per_round
+            assert got.drafted_per_round == want.drafted_per_round, (
+                f"B = 1: drafted per round {got.drafted_per_round}, SpeculativeDecoder "
+                f"{want.drafted_per_round}"
+            )
             assert got.target_calls == want.target_calls, (
                 f"B = 1: {got.target_calls} target calls, SpeculativeDecoder {want.target_calls}"
             )
@@ -114,8 +117,12 @@ class TestGreedyIsLossless:
     def test_identical_prompts_identical_rows(self):
         draft, target = tiny_pair(2)
         results = batched_speculative_decode(draft, target, [[1, 2, 3]] * 3 + [[9]], 15)
-        assert results[0].tokens == results[1].tokens == results[2].tokens
-        assert results[0].accepted_per_round == results[2].accepted_per_round
+        assert results[0].tokens == results[1].tokens == results[2].tokens, (
+            "identical prompts gave different rows: a row's state mixed up with another row's"
+        )
+        assert results[0].accepted_per_round == results[2].accepted_per_round, (
+            "identical prompts accepted differently per round: per-row bookkeeping mixed up"
+        )
 
 
 class TestRaggedBookkeeping:

@@ -79,7 +79,7 @@ class TestFindNgramMatch:
         assert find_ngram_match(context, 2, max_ngram=3, min_ngram=1) == [9, 2]
 
     def test_k_zero(self):
-        assert find_ngram_match([1, 2, 1], 0) == []
+        assert find_ngram_match([1, 2, 1], 0) == [], "k = 0 asks for no tokens: return []"
 
     @pytest.mark.parametrize(
         "kwargs,exc,match",
@@ -111,16 +111,26 @@ class TestOneHot:
         np.testing.assert_array_equal(probs, np.eye(6)[[3, 0, 3]])
 
     def test_empty(self):
-        assert one_hot_logits([], 6).shape == (0, 6)
+        got = one_hot_logits([], 6).shape
+        assert got == (0, 6), f"no tokens: an empty (0, V) = (0, 6) array, got {got}"
 
     def test_drafter_proposal(self):
         drafter = NgramDrafter(6)
         assert isinstance(drafter, Drafter)
         tokens, logits = drafter.propose([1, 2, 3, 1, 2], 2)
-        assert tokens == [3, 1] and logits.shape == (2, 6)
-        assert mx.argmax(logits, axis=-1).tolist() == tokens
-        assert drafter.propose([1, 2, 3], 2)[0] == [] and (drafter.hits, drafter.misses) == (1, 1)
-        assert drafter.draft_calls == 0
+        assert tokens == [3, 1] and logits.shape == (2, 6), (
+            f"got {tokens}, logits {logits.shape}: propose find_ngram_match's tokens ([3, 1]) "
+            "with one one-hot row each, (2, V)"
+        )
+        assert mx.argmax(logits, axis=-1).tolist() == tokens, (
+            "row i of the logits must put its mass on tokens[i] (one_hot_logits of the tokens)"
+        )
+        missed = drafter.propose([1, 2, 3], 2)[0]
+        assert missed == [] and (drafter.hits, drafter.misses) == (1, 1), (
+            f"proposed {missed}, hits/misses {(drafter.hits, drafter.misses)} after one match and "
+            "one miss: want [] and (1, 1)"
+        )
+        assert drafter.draft_calls == 0, "prompt lookup runs no model: draft_calls stays 0"
 
 
 class TestGreedyIsLossless:
@@ -147,7 +157,9 @@ class TestGreedyIsLossless:
         target = cyclic_script(16, 5)
         prompt = [0, 1, 2, 3, 4, 0, 1]
         result = lookup_generate(target, prompt, 20, drafter=NgramDrafter(16), lookahead=4)
-        assert result.tokens == [(2 + i) % 5 for i in range(20)]
+        assert result.tokens == [(2 + i) % 5 for i in range(20)], (
+            f"got {result.tokens}: the output must be the target's greedy cycle 2, 3, 4, 0, 1, ..."
+        )
         assert result.tokens_accepted == result.tokens_drafted > 0, (
             "a cycle already in the prompt is predicted exactly by prompt lookup: every proposed "
             "token should be accepted"
@@ -196,8 +208,8 @@ class TestCalls:
         result = lookup_generate(target, [0, 1, 2, 0, 1], 8, drafter=NgramDrafter(16), lookahead=4)
         assert result.tokens == [2, 0, 1] * 2 + [2, 0], result.tokens
         assert result.drafted_per_round[0] == 3 and target.tokens_per_call[1] == 4, (
-            f"drafted_per_round={result.drafted_per_round}: the first proposal had 3 tokens (K = 4):"
-            " record the proposal's own length, not K"
+            f"drafted_per_round={result.drafted_per_round}: the first proposal had 3 tokens "
+            "(K = 4): record the proposal's own length, not K"
         )
         assert result.tokens_drafted == sum(result.drafted_per_round)
 
@@ -210,7 +222,9 @@ class TestCalls:
             f"the n-gram matched every round, yet the draft model ran {draft.calls} times: "
             "call the second drafter only when the first proposes nothing"
         )
-        assert result.tokens == [(2 + i) % 4 for i in range(20)]
+        assert result.tokens == [(2 + i) % 4 for i in range(20)], (
+            f"got {result.tokens}: the output must be the target's greedy cycle 2, 3, 0, 1, ..."
+        )
 
     def test_the_model_drafts_when_nothing_matches(self):
         # A target that never repeats a token: prompt lookup finds nothing, the model drafts.
@@ -218,7 +232,9 @@ class TestCalls:
         draft = CountingModel(ScriptedModel(64, lambda i, history: (history[-1] + 1) % 64))
         drafter = FallbackDrafter(NgramDrafter(64), ModelDrafter(draft))
         result = lookup_generate(target, [10, 11, 12], 16, drafter=drafter, lookahead=3)
-        assert result.tokens == list(range(13, 29))
+        assert result.tokens == list(range(13, 29)), (
+            f"got {result.tokens}: with model drafts the output is still the target's 13, 14, ..."
+        )
         assert draft.calls > 0 and drafter.fallbacks == result.rounds, (
             "with no n-gram match every round must fall back to the draft model"
         )

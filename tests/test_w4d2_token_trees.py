@@ -140,7 +140,10 @@ class TestTreePass:
         plain = make_prompt_cache(model)
         model(mx.array(self.PROMPT + [5, 12, 41])[None], cache=plain)
         for layer, (got, want) in enumerate(zip(cache, plain, strict=True)):
-            assert got.offset == want.offset == len(self.PROMPT) + 3
+            assert got.offset == want.offset == len(self.PROMPT) + 3, (
+                f"layer {layer}: offset {got.offset} after keep_path, want prompt + path = "
+                f"{len(self.PROMPT) + 3}"
+            )
             for name in ("keys", "values"):
                 a = getattr(got, name)[..., : got.offset, :]
                 b = getattr(want, name)[..., : want.offset, :]
@@ -152,7 +155,10 @@ class TestTreePass:
                 )
         nxt_tree = model(mx.array([7])[None], cache=cache)[0, -1]
         nxt_plain = model(mx.array([7])[None], cache=plain)[0, -1]
-        assert float(mx.abs(nxt_tree - nxt_plain).max()) <= logit_atol(nxt_plain)
+        assert float(mx.abs(nxt_tree - nxt_plain).max()) <= logit_atol(nxt_plain), (
+            "the next plain step after keep_path differs from one after a plain pass over the "
+            "path: the kept cache is not the plain one"
+        )
 
 
 class TableDrafter:
@@ -265,7 +271,9 @@ class TestGreedyIsLossless:
         want = [(i + 1) % 8 for i in range(12)]
         chain = tree_speculative_generate(draft, target, [0], 12, branch=1, depth=3)
         tree = tree_speculative_generate(draft, target, [0], 12, branch=2, depth=3)
-        assert chain.tokens == tree.tokens == want
+        assert chain.tokens == tree.tokens == want, (
+            f"chain {chain.tokens}, tree {tree.tokens}, want the target's greedy {want}"
+        )
         assert set(chain.accepted_per_round) == {0}, "setup: the chain's first draft always fails"
         assert tree.accepted_per_round == [1] * 6, (
             f"accepted per round {tree.accepted_per_round}: the target's choice is the draft's "

@@ -141,7 +141,10 @@ class TestEdges:
         draft = ScriptedModel.for_prompt(16, prompt, cont)
         target = ScriptedModel.for_prompt(16, prompt, cont)
         result = fast_generate(draft, target, prompt, 20, lookahead=4, eos_token_id=15)
-        assert result.tokens == [5, 6, 15] and result.finish_reason == "eos"
+        assert result.tokens == [5, 6, 15] and result.finish_reason == "eos", (
+            f"got {result.tokens} ({result.finish_reason}): stop right after the EOS (15), even "
+            "inside accepted drafts, and set finish_reason to 'eos'"
+        )
 
     @pytest.mark.parametrize("max_tokens", [0, 1, 2, 7])
     def test_max_tokens(self, max_tokens):

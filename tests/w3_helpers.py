@@ -146,6 +146,37 @@ class BatchCounting:
         return getattr(self._inner, name)
 
 
+def cut_at_eos(tokens: list[int], stop: set[int]) -> list[int]:
+    """``tokens`` up to and including the first one in ``stop``."""
+    for i, t in enumerate(tokens):
+        if t in stop:
+            return tokens[: i + 1]
+    return tokens
+
+
+def exact_verify_law(drafts: Any, p: np.ndarray, q: np.ndarray, count: int) -> dict:
+    """Exact law of (accepted n, token at position n) of one row's verification.
+
+    Leviathan et al. over the row's first ``count`` drafts: accept ``d_i`` with probability
+    ``min(1, p_i(d) / q_i(d))``, draw from ``max(0, p_i - q_i)`` normalised at the first
+    rejection, and the bonus from ``p_count`` after full acceptance.
+    """
+    dist, reach = {}, 1.0
+    for i in range(count):
+        d = drafts[i]
+        alpha = 0.0 if q[i, d] == 0 else min(1.0, p[i, d] / q[i, d])
+        residual = np.maximum(p[i] - q[i], 0.0)
+        if residual.sum() > 1e-12:
+            for t, r in enumerate(residual / residual.sum()):
+                if r > 0:
+                    dist[(i, t)] = dist.get((i, t), 0.0) + reach * (1 - alpha) * r
+        reach *= alpha
+    for t, r in enumerate(p[count]):
+        if r > 0:
+            dist[(count, t)] = dist.get((count, t), 0.0) + reach * r
+    return dist
+
+
 def first_difference(a: list[int], b: list[int]) -> int:
     return next(
         (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))

@@ -139,9 +139,7 @@ class RaggedKVCache(_BaseCache):
             still has one column to attend to (no NaN from an empty softmax).
         """
         del return_array, kwargs  # always an array: every row has its own mask
-        old = self.valid
-        if self._pads is not None:
-            old = mx.zeros((self.batch_size, 0), dtype=mx.bool_)
+        old = self.valid  # (B, 0) until the first call: nothing to see but the new columns
         causal = mx.tril(mx.ones((N, N), dtype=mx.bool_))
         rows = mx.broadcast_to(old[:, None, :], (self.batch_size, N, old.shape[1]))
         new = mx.broadcast_to(causal[None], (self.batch_size, N, N))

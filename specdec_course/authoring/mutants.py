@@ -33,7 +33,7 @@ from pathlib import Path
 
 from specdec_course.authoring import mutant_table, mutant_table_w34
 from specdec_course.authoring.mutant_table import Mutant
-from specdec_course.core.impl import PATH_VAR
+from specdec_course.core.impl import ENV_VAR, PATH_VAR
 from specdec_course.core.paths import REPO_ROOT
 from specdec_course.core.tasks import CHAPTERS
 
@@ -99,7 +99,7 @@ def hidden_files(day: str) -> list[Path]:
 def _pytest(files: list[Path], impl_path: str, timeout: float) -> tuple[bool, str]:
     """Run ``files`` against the copy at ``impl_path``; returns (failed, pytest's last line)."""
     env = {**os.environ, PATH_VAR: impl_path, "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("SPECDEC_IMPL", None)
+    env.pop(ENV_VAR, None)
     cmd = [sys.executable, "-m", "pytest", *map(str, files)]
     cmd += ["-x", "-q", "-p", "no:cacheprovider", "--no-header"]
     try:

@@ -31,7 +31,7 @@ import mlx.core as mx
 from rich.console import Console
 from rich.table import Table
 
-from specdec_course.bench.settings import load_line, load_models_and_prompts
+from specdec_course.bench.settings import load_line, measure_with_impl
 from specdec_course.bench.sweep import rotated
 from specdec_course.core.blas import blas_name
 
@@ -83,15 +83,18 @@ class BatchReport:
         rows = [r for r in self.rows if r.batch == batch and r.name.startswith("batched spec")]
         return max(rows, key=lambda r: r.tokens_per_s) if rows else None
 
+    def fastest_target(self, batch: int) -> float:
+        """tokens/s of the faster batched target-only row (own or mlx-lm) at ``batch``."""
+        targets = [r for r in (self.row(OWN_TARGET, batch), self.row(MLX_TARGET, batch)) if r]
+        return max(r.tokens_per_s for r in targets)
+
     def ratios(self, batch: int) -> tuple[float, float] | None:
         """(best batched spec vs sequential spec at its K, vs the faster batched target)."""
         best = self.best(batch)
         if best is None:
             return None
         seq = self.row(f"sequential spec K={best.k}", batch)
-        targets = [r for r in (self.row(OWN_TARGET, batch), self.row(MLX_TARGET, batch)) if r]
-        fastest = max(r.tokens_per_s for r in targets)
-        return best.tokens_per_s / seq.tokens_per_s, best.tokens_per_s / fastest
+        return best.tokens_per_s / seq.tokens_per_s, best.tokens_per_s / self.fastest_target(batch)
 
 
 class _NoTokenizer:
@@ -249,8 +252,7 @@ def render(console: Console, report: BatchReport) -> None:
     for col in (*cols, "diff"):
         table.add_column(col, justify="left" if col == "row" else "right")
     for b in report.batches:
-        targets = [r for r in (report.row(OWN_TARGET, b), report.row(MLX_TARGET, b)) if r]
-        fastest = max(r.tokens_per_s for r in targets)
+        fastest = report.fastest_target(b)
         for r in sorted((r for r in report.rows if r.batch == b), key=lambda r: r.name):
             seq = report.row(f"sequential spec K={r.k}", b) if r.k is not None else None
             table.add_row(
@@ -300,9 +302,8 @@ def plot(report: BatchReport, path: Path) -> Path:
         for b in report.batches:
             r = report.row(f"batched spec K={k}", b)
             seq = report.row(f"sequential spec K={k}", b)
-            targets = [t for t in (report.row(OWN_TARGET, b), report.row(MLX_TARGET, b)) if t]
             vs_seq.append(r.tokens_per_s / seq.tokens_per_s)
-            vs_target.append(r.tokens_per_s / max(t.tokens_per_s for t in targets))
+            vs_target.append(r.tokens_per_s / report.fastest_target(b))
         axes[0].plot(report.batches, vs_seq, marker="o", label=f"K={k}")
         axes[1].plot(report.batches, vs_target, marker="o", label=f"K={k}")
     axes[1].axhline(1.0, color="grey", linestyle="--", linewidth=1)
@@ -335,34 +336,31 @@ def bench_batch(
     impl: str | None,
 ) -> int:
     """``specdec bench --batch ...``: load, run, print, write ``batch.json`` and the plot."""
-    from specdec_course.core.impl import activate, requested_impl
-    from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
-
     ks = [k for k in ks if k > 0]
     if not ks:
         console.print("[red]--batch needs at least one K >= 1 (--k 1 2 3)[/red]")
         return 2
-    name = requested_impl(impl)
-    activate(name)
-    loaded = load_models_and_prompts(console, draft, target, prompts_file, max(batches))
-    if loaded is None:
-        return 2
-    draft_model, target_model, prompts = loaded
-    try:
-        with friendly_stubs():
-            report = run_batch_bench(
-                draft_model,
-                target_model,
-                prompts,
-                batches=sorted(set(batches)),
-                ks=ks,
-                max_tokens=max_tokens,
-                repeats=repeats,
-                impl=name,
-                log=lambda m: console.print(m, style="dim"),
-            )
-    except TaskNotWritten as err:
-        return report_unwritten(console, err, name)
+    report = measure_with_impl(
+        console,
+        impl,
+        draft,
+        target,
+        prompts_file,
+        max(batches),
+        lambda name, draft_model, target_model, prompts: run_batch_bench(
+            draft_model,
+            target_model,
+            prompts,
+            batches=sorted(set(batches)),
+            ks=ks,
+            max_tokens=max_tokens,
+            repeats=repeats,
+            impl=name,
+            log=lambda m: console.print(m, style="dim"),
+        ),
+    )
+    if isinstance(report, int):
+        return report
     render(console, report)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

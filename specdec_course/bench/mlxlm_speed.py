@@ -36,6 +36,7 @@ from specdec_course.bench.mlxlm import (
     predicted_speedup,
     speculative_tokens,
 )
+from specdec_course.bench.sweep import rotated
 from specdec_course.core.blas import blas_name, ensure_fast_blas
 from specdec_course.core.cmdline import without_options
 from specdec_course.core.paths import MODELS_DIR, PROMPTS_PATH, load_prompts
@@ -84,8 +85,6 @@ class SpeedReport:
         return max(self.results, key=lambda r: r.speedup)
 
 
-
-
 def measure(
     draft_path: str | None = None,
     target_path: str | None = None,
@@ -106,8 +105,6 @@ def measure(
     (baseline time / speculative time) *within* a repeat, so both sides of
     each ratio saw the same machine; the spread of those ratios is reported.
     """
-    from specdec_course.bench.run import rotated  # bench imports this module at load time
-
     draft, target, tokenizer = load_pair(draft_path, target_path)
     prompts = [mx.array(tokenizer.encode(p), mx.uint32) for p in load_prompts(prompts_path)[:n_prompts]]
 

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 DEFAULT_KS = (0, 1, 2, 3, 4, 6, 8)
 DEFAULT_OUT = Path("bench-results")
@@ -27,6 +27,7 @@ SIM_WORKLOADS: dict[str, float | Callable[[int], float]] = {
 SIM_K_MAX = 12
 ADAPTIVE_BAR = 0.95
 PIPED_WIDTH = 150
+R = TypeVar("R")
 
 
 # --------------------------------------------------------------------------
@@ -150,3 +151,34 @@ def load_models_and_prompts(
         return None
     texts = load_prompts(Path(prompts_file) if prompts_file else PROMPTS_PATH)[:count]
     return draft_model, target_model, [tokenizer.encode(t) for t in texts]
+
+
+def measure_with_impl(
+    console: Any,
+    impl: str | None,
+    draft: str | None,
+    target: str | None,
+    prompts_file: str | None,
+    count: int,
+    measure: Callable[[str, Any, Any, list[list[int]]], R],
+) -> R | int:
+    """Activate ``--impl``, load the pair and ``count`` prompts, and return ``measure``'s report.
+
+    The frame of ``--batch`` and ``--week4``: ``measure(impl_name, draft, target, prompts)``
+    runs with an unwritten stub turned into one friendly line. Returns an ``int`` exit status
+    instead of a report, after printing why, when the pair is refused (2) or a task is not
+    written yet (1).
+    """
+    from specdec_course.core.impl import activate, requested_impl
+    from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
+
+    name = requested_impl(impl)
+    activate(name)
+    loaded = load_models_and_prompts(console, draft, target, prompts_file, count)
+    if loaded is None:
+        return 2
+    try:
+        with friendly_stubs():
+            return measure(name, *loaded)
+    except TaskNotWritten as err:
+        return report_unwritten(console, err, name)

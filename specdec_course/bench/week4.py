@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from specdec_course.bench.mlxlm import mlx_lm_rounds
-from specdec_course.bench.settings import load_line, load_models_and_prompts
+from specdec_course.bench.settings import load_line, measure_with_impl
 from specdec_course.bench.sweep import rotated
 from specdec_course.core.blas import blas_name
 
@@ -329,9 +329,6 @@ def bench_week4(
     impl: str | None,
 ) -> int:
     """``specdec bench --week4``: load, run, print, and write ``week4.json`` under ``out``."""
-    from specdec_course.core.impl import activate, requested_impl
-    from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
-
     if temperature != 0:
         console.print(
             "[red]--week4 compares greedy outputs token for token: use --temperature 0[/red]"
@@ -342,26 +339,26 @@ def bench_week4(
             "[red]--week4 K, --num-prompts, --max-tokens and --repeats must be >= 1[/red]"
         )
         return 2
-    name = requested_impl(impl)
-    activate(name)
-    loaded = load_models_and_prompts(console, draft, target, prompts_file, num_prompts)
-    if loaded is None:
-        return 2
-    draft_model, target_model, prompts = loaded
-    try:
-        with friendly_stubs():
-            report = run_week4(
-                draft_model,
-                target_model,
-                prompts,
-                k=k,
-                max_tokens=max_tokens,
-                repeats=repeats,
-                impl=name,
-                log=lambda m: console.print(m, style="dim"),
-            )
-    except TaskNotWritten as err:
-        return report_unwritten(console, err, name)
+    report = measure_with_impl(
+        console,
+        impl,
+        draft,
+        target,
+        prompts_file,
+        num_prompts,
+        lambda name, draft_model, target_model, prompts: run_week4(
+            draft_model,
+            target_model,
+            prompts,
+            k=k,
+            max_tokens=max_tokens,
+            repeats=repeats,
+            impl=name,
+            log=lambda m: console.print(m, style="dim"),
+        ),
+    )
+    if isinstance(report, int):
+        return report
     render(console, report)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -25,12 +25,13 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections import deque
 from pathlib import Path
 
 from rich.console import Console
 
 from specdec_course.authoring.regions import parse_regions
-from specdec_course.core.impl import IMPLEMENTATIONS
+from specdec_course.core.impl import ENV_VAR, IMPLEMENTATIONS, PATH_VAR
 from specdec_course.core.paths import REPO_ROOT
 
 #: Copied as they are (files or whole folders, minus caches and DROP).
@@ -85,6 +86,8 @@ HANDOUT_IMPL_TABLE = 'implementations = { src = "src" }'
 #: (``return self._k`` appears in any class with a ``_k``).
 MIN_NODES = 15
 TEST_COMMAND = "uv run pytest"
+#: How chapters ask for the reference implementation; removed from a handout's chapters.
+REFERENCE_FLAG = " --impl solutions"
 
 README = """\
 # specdec: speculative decoding on MLX, from scratch
@@ -182,10 +185,6 @@ def write_tree(dest: Path) -> None:
     (dest / ".github" / "workflows" / "tests.yml").write_text(CI)
 
 
-#: How chapters ask for the reference implementation; removed from a handout's chapters.
-REFERENCE_FLAG = " --impl solutions"
-
-
 def git_commit(dest: Path) -> None:
     """``git init`` and one commit of everything."""
 
@@ -224,11 +223,6 @@ def _shape(node: object, memo: dict[int, int]) -> int:
     return hash((type(node).__name__, repr(node)))
 
 
-def _dumps(statements: list[ast.stmt], memo: dict[int, int] | None = None) -> list[int]:
-    memo = {} if memo is None else memo
-    return [_shape(s, memo) for s in statements]
-
-
 def solution_fingerprints() -> list[tuple[str, list[int]]]:
     """``(qualname, [shape hash of each statement])`` of every sizeable solution region."""
     found = []
@@ -236,16 +230,23 @@ def solution_fingerprints() -> list[tuple[str, list[int]]]:
         for region in parse_regions(path.read_text(), path.stem):
             tree = ast.parse(textwrap.dedent(region.body))
             if sum(1 for _ in ast.walk(tree)) >= MIN_NODES:
-                found.append((region.qualname or f"{path.stem} (module level)", _dumps(tree.body)))
+                shapes = [_shape(s, {}) for s in tree.body]
+                found.append((region.qualname or f"{path.stem} (module level)", shapes))
     return found
 
 
-def _statement_lists(tree: ast.AST):
-    for node in ast.walk(tree):
-        for name in ("body", "orelse", "finalbody"):
-            body = getattr(node, name, None)
-            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-                yield body
+def _statement_lists(tree: ast.Module):
+    """Every non-empty statement list, outermost first; never descends into expressions."""
+    queue = deque([tree.body] if tree.body else [])
+    while queue:
+        body = queue.popleft()
+        yield body
+        for stmt in body:
+            for node in (stmt, *getattr(stmt, "handlers", ()), *getattr(stmt, "cases", ())):
+                for name in ("body", "orelse", "finalbody"):
+                    inner = getattr(node, name, None)
+                    if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
+                        queue.append(inner)
 
 
 def leak_problems(dest: Path) -> list[str]:
@@ -269,28 +270,33 @@ def leak_problems(dest: Path) -> list[str]:
         # collect them); student-facing files (stubs, tests, book, README) may not. No file,
         # the machinery included, may name the reference.
         machinery = rel.parts[0] == "specdec_course" or rel.name == "pyproject.toml"
-        for number, line in enumerate(text.splitlines(), 1):
-            if (not machinery and POINTERS.search(line)) or REFERENCE_NAME.search(line):
-                problems.append(f"{rel}:{number}: points at the reference: {line.strip()[:80]}")
+        pointing = [REFERENCE_NAME] if machinery else [REFERENCE_NAME, POINTERS]
+        # Neither pattern spans lines: a file that matches nowhere is not read line by line.
+        if any(pat.search(text) for pat in pointing):
+            for number, line in enumerate(text.splitlines(), 1):
+                if any(pat.search(line) for pat in pointing):
+                    problems.append(f"{rel}:{number}: points at the reference: {line.strip()[:80]}")
         if path.suffix != ".py":
             continue
         try:
             tree = ast.parse(text)
         except SyntaxError:
             continue
-        for node in ast.walk(tree):
-            if not isinstance(node, (ast.Import, ast.ImportFrom)):
-                continue
-            names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
-            if any(n.split(".")[0] == "solutions" for n in names):
-                problems.append(f"{rel}:{node.lineno}: imports the reference package")
+        # One pass over the statement lists finds both the imports and the solution bodies.
+        imports, copies = [], []
         memo: dict[int, int] = {}
         for body in _statement_lists(tree):
-            dumps = _dumps(body, memo)
+            for node in body:
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                    if any(n.split(".")[0] == "solutions" for n in names):
+                        imports.append(f"{rel}:{node.lineno}: imports the reference package")
+            dumps = [_shape(s, memo) for s in body]
             for qualname, region in prints:
                 n = len(region)
                 if any(dumps[i : i + n] == region for i in range(len(dumps) - n + 1)):
-                    problems.append(f"{rel}:{body[0].lineno}: holds the solution of {qualname}")
+                    copies.append(f"{rel}:{body[0].lineno}: holds the solution of {qualname}")
+        problems += imports + copies
     return problems
 
 
@@ -315,7 +321,7 @@ def test_problems(dest: Path, *, sync: bool, only: list[str] | None = None) -> l
     ``only`` limits the run to some test paths (``specdec check`` keeps its budget).
     """
     report = Path(tempfile.mkdtemp()) / "report.json"
-    env = {k: v for k, v in os.environ.items() if k not in ("SPECDEC_IMPL", "SPECDEC_IMPL_PATH")}
+    env = {k: v for k, v in os.environ.items() if k not in (ENV_VAR, PATH_VAR)}
     args = [
         "pytest",
         "-q",

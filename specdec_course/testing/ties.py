@@ -162,8 +162,8 @@ def greedy_margins(rows: Sequence[mx.array], *, what: str = "the model") -> list
             raise NearTieError(
                 f"test setup: {what} has a near-tie at greedy step {i} (tokens {t.best} and "
                 f"{t.runner_up}, top-2 gap {t.gap:.2g} < {t.tie_gap:.2g}): on a GPU either may "
-                "win, "
-                "so this seed/prompt cannot test greedy equality. Choose another seed or prompt"
+                "win, so this seed/prompt cannot test greedy equality. Choose another seed or "
+                "prompt"
             )
         out.append(t)
     return out
@@ -203,6 +203,7 @@ class TieReport:
             of one full pass (accepted, reported).
         bad: positions where ``got``'s token is not a greedy choice even allowing ties, with
             its gap behind the argmax (a real bug).
+        length_mismatch: the lengths differ with no near-tie to explain it (a real bug).
     """
 
     equal: bool

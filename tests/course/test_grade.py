@@ -54,10 +54,14 @@ def test_a_hung_task_or_an_import_crash_costs_only_its_day(tmp_path):
     verify.write_text(verify.read_text().replace("    # BEGIN SOLUTION\n", loop, 1))
     (sub / "adaptive.py").write_text("raise RuntimeError('half-written module')\n")
     rubric = tmp_path / "rubric.toml"
+    text = RUBRIC_PATH.read_text()
+    # The short caps must really be in place, or this test runs for minutes.
+    for line in ("w1d4 = { points = 15 }", "test_timeout_s = 60"):
+        assert line in text, f"rubric.toml no longer has {line!r}: update this test's caps"
     rubric.write_text(
-        RUBRIC_PATH.read_text()
-        .replace("w1d4 = { points = 15 }", "w1d4 = { points = 15, day_cap_s = 3 }")
-        .replace("test_timeout_s = 60", "test_timeout_s = 2")
+        text.replace("w1d4 = { points = 15 }", "w1d4 = { points = 15, day_cap_s = 3 }").replace(
+            "test_timeout_s = 60", "test_timeout_s = 2"
+        )
     )
     result = grade_submission(
         sub, days=["w2d2", "w1d4", "w2d3"], out=tmp_path / "out", rubric=rubric

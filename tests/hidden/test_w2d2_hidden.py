@@ -48,8 +48,12 @@ def test_prediction_uses_the_measured_verification_cost():
     assert f.predicted_speedup == pytest.approx(e / (3 * c + v), rel=1e-9), (
         f"predicted = E(alpha, 3) / (3 c + v) = {e / (3 * c + v):.6f}, got {f.predicted_speedup}"
     )
-    assert f.measured_over_predicted == pytest.approx(f.speedup / f.predicted_speedup)
-    assert f.speedup == pytest.approx((120 / 2.0) / (100 / 2.5))
+    assert f.measured_over_predicted == pytest.approx(f.speedup / f.predicted_speedup), (
+        f"measured_over_predicted must be speedup / predicted_speedup, got {f.measured_over_predicted}"
+    )
+    assert f.speedup == pytest.approx((120 / 2.0) / (100 / 2.5)), (
+        f"speedup = spec tokens/s over base tokens/s = (120 / 2) / (100 / 2.5) = 1.5, got {f.speedup}"
+    )
 
 
 def test_estimate_on_a_long_mixed_record():

@@ -10,7 +10,13 @@ import pytest
 
 from specdec.ragged import batched_generate
 from specdec_course.testing import random_markov
-from tests.w3_helpers import BatchCounting, BatchMarkov, HistoryScripted, history_hash
+from tests.w3_helpers import (
+    BatchCounting,
+    BatchMarkov,
+    HistoryScripted,
+    cut_at_eos,
+    history_hash,
+)
 
 pytestmark = pytest.mark.w3d1
 
@@ -20,14 +26,6 @@ PROMPTS = [[4], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [7, 7], [3, 9, 2]]
 def _model() -> HistoryScripted:
     # Greedy choices depend on the whole visible history, with logit 20 vs 0: no near-ties.
     return HistoryScripted(16, history_hash(16))
-
-
-def _cut(tokens: list[int], stop: set[int]) -> list[int]:
-    """``tokens`` up to and including the first one in ``stop``."""
-    for i, t in enumerate(tokens):
-        if t in stop:
-            return tokens[: i + 1]
-    return tokens
 
 
 def test_sampling_with_the_default_key():
@@ -51,7 +49,7 @@ def test_several_eos_ids_end_their_own_rows():
     model = _model()
     stop = {9, 5}
     results = batched_generate(model, PROMPTS, 12, eos_token_id=sorted(stop))
-    want = [_cut(model.greedy(p, 12), stop) for p in PROMPTS]
+    want = [cut_at_eos(model.greedy(p, 12), stop) for p in PROMPTS]
     ends = {w[-1] for w in want if len(w) < 12}
     assert ends == stop and any(len(w) == 12 for w in want), "test setup: both ids must end a row"
     got = [r.tokens for r in results]

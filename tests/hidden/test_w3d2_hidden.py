@@ -13,6 +13,7 @@ import pytest
 
 from specdec.batched_verify import batched_verify
 from specdec_course.testing.stats import assert_follows
+from tests.w3_helpers import exact_verify_law
 
 pytestmark = pytest.mark.w3d2
 
@@ -40,21 +41,6 @@ def _log(x: np.ndarray) -> mx.array:
     return mx.array(np.log(x).astype(np.float32))
 
 
-def _exact_round(p: np.ndarray, q: np.ndarray, drafts: list[int]) -> dict:
-    """The exact law of (accepted n, the token at position n) of one row (Leviathan et al.)."""
-    law, reach = {}, 1.0
-    for i, d in enumerate(drafts):
-        alpha = min(1.0, p[i, d] / q[i, d])
-        residual = np.maximum(p[i] - q[i], 0.0)
-        for t, r in enumerate(residual / residual.sum()):
-            if r > 0:
-                law[(i, t)] = reach * (1 - alpha) * r
-        reach *= alpha
-    for t, r in enumerate(p[len(drafts)]):
-        law[(len(drafts), t)] = reach * r
-    return law
-
-
 def test_positive_temperature_with_the_default_key():
     # Bug caught: mx.random.split(key) on key=None crashes at T > 0, although every public
     # sampling test passes a key.
@@ -80,7 +66,7 @@ def test_law_of_a_whole_k3_round():
     n, tokens = np.array(n), np.array(tokens)
     assert_follows(
         Counter((int(n[i]), int(tokens[i, n[i]])) for i in range(rows)),
-        _exact_round(P, Q, DRAFTS),
+        exact_verify_law(DRAFTS, P, Q, len(DRAFTS)),
         what="(accepted n, token at n) of a K=3 round with p/q of 0.5-0.7 at every draft: each "
         "position needs its OWN uniform, P(n >= j) = alpha_0 ... alpha_(j-1)",
     )
@@ -100,7 +86,7 @@ def test_accept_test_and_correction_use_independent_keys():
         outcomes[(n, tokens[0, n].item())] += 1
     assert_follows(
         outcomes,
-        _exact_round(P[:2], Q[:1], DRAFTS[:1]),
+        exact_verify_law(DRAFTS, P[:2], Q[:1], 1),
         what="(accepted n, token at n) of a K=1 row over 600 keys: split the key into one part "
         "for the accept test and one for the correction / bonus draw",
     )

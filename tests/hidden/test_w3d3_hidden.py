@@ -15,6 +15,7 @@ from tests.w3_helpers import (
     BatchCounting,
     BatchMarkov,
     HistoryScripted,
+    cut_at_eos,
     history_hash,
     sometimes_wrong,
 )
@@ -31,13 +32,6 @@ def _pair(every: int | None = 3) -> tuple[HistoryScripted, HistoryScripted]:
     script = history_hash(V)
     draft = script if every is None else sometimes_wrong(script, V, every)
     return HistoryScripted(V, draft), HistoryScripted(V, script)
-
-
-def _cut(tokens: list[int], stop: set[int]) -> list[int]:
-    for i, t in enumerate(tokens):
-        if t in stop:
-            return tokens[: i + 1]
-    return tokens
 
 
 def test_sampling_with_the_default_key():
@@ -62,14 +56,16 @@ def test_eos_inside_one_rows_accepted_drafts():
     draft, target = _pair(every=None)  # every draft accepted: rounds of K + 1 = 5 tokens
     eos = target.greedy(PROMPTS[0], 12)[2]
     results = batched_speculative_decode(draft, target, PROMPTS, 12, lookahead=4, eos_token_id=eos)
-    want = [_cut(target.greedy(p, 12), {eos}) for p in PROMPTS]
+    want = [cut_at_eos(target.greedy(p, 12), {eos}) for p in PROMPTS]
     assert len(want[0]) == 3 and any(len(w) == 12 for w in want), "test setup"
     got = [r.tokens for r in results]
     assert got == want, (
         f"EOS {eos} is row 0's 3rd token, inside its first round of 5 accepted tokens: got "
         f"{got}, want {want}. Look for the EOS among ALL emitted tokens and cut right after it"
     )
-    assert results[0].finish_reason == "eos"
+    assert results[0].finish_reason == "eos", (
+        f"row 0 stopped at its EOS, finish_reason {results[0].finish_reason!r}, want 'eos'"
+    )
 
 
 def test_several_eos_ids():
@@ -80,7 +76,7 @@ def test_several_eos_ids():
     results = batched_speculative_decode(
         draft, target, PROMPTS, 12, lookahead=3, eos_token_id=sorted(stop)
     )
-    want = [_cut(target.greedy(p, 12), stop) for p in PROMPTS]
+    want = [cut_at_eos(target.greedy(p, 12), stop) for p in PROMPTS]
     assert {w[-1] for w in want if len(w) < 12} == stop, "test setup: both ids must end a row"
     got = [r.tokens for r in results]
     assert got == want, (
