@@ -6,7 +6,6 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from specdec.baseline import autoregressive_generate
 from specdec.ragged import batched_generate, batched_prefill, left_pad, sample_rows
 from specdec_course.testing import (
     exact_next_distribution,
@@ -16,6 +15,7 @@ from specdec_course.testing import (
 )
 from specdec_course.testing.stats import assert_follows
 from specdec_course.testing.ties import logit_atol
+from tests.w1_helpers import mlx_lm_greedy
 from tests.w3_helpers import (
     BatchCounting,
     BatchMarkov,
@@ -193,12 +193,14 @@ class TestBatchedGenerate:
         assert [r.tokens for r in a] == [r.tokens for r in b], "same key must give the same rows"
 
     def test_batch_of_one_is_the_baseline(self):
-        model = tiny_llama(4)
+        model = tiny_llama(5)  # seed 4 has a near-tie at step 9 of this prompt
         got = batched_generate(model, [mx.array([5, 6, 7])], 12)[0]
-        want = autoregressive_generate(model, [5, 6, 7], 12)
-        assert got.tokens == want.tokens and got.target_calls == want.target_calls, (
-            f"B = 1: {got.tokens} in {got.target_calls} calls, autoregressive_generate gives "
-            f"{want.tokens} in {want.target_calls}"
+        # mlx-lm's own greedy decoding, not the student's Week 1 baseline: a Week 1 bug must
+        # not be blamed on the batched code.
+        want = mlx_lm_greedy(model, [5, 6, 7], 12)
+        assert got.tokens == want and got.target_calls == 12, (
+            f"B = 1: {got.tokens} in {got.target_calls} calls, target greedy decoding gives "
+            f"{want} in 12 (a prefill that yields the first token, then one call per token)"
         )
 
 

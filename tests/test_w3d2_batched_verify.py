@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from specdec.batched_verify import PLACEHOLDER, accepted_lengths, batched_verify
-from specdec.verify import verify_speculation
 from specdec_course.testing.stats import assert_follows
-from tests.w3_helpers import exact_verify_law
+from tests.w3_helpers import exact_verify_law, greedy_verify_law
 
 pytestmark = pytest.mark.w3d2
 
@@ -55,20 +54,20 @@ class TestAcceptedLengths:
 
 
 class TestGreedy:
-    def test_each_row_agrees_with_verify_speculation(self):
+    def test_each_row_follows_greedy_verification(self):
         drafts, target, draft_logits = greedy_case()
         n, tokens = batched_verify(drafts, target, draft_logits)
         assert n.shape == (5,) and tokens.shape == (5, 5), (
             f"accepted must be (B,) and tokens (B, K+1); got {n.shape} and {tokens.shape}"
         )
         for b in range(5):
-            want_n, want = verify_speculation(drafts[b].tolist(), target[b], draft_logits[b])
+            want_n, want = greedy_verify_law(drafts[b].tolist(), target[b])
             got = tokens[b].tolist()
             assert n[b].item() == want_n == min(b, 4), (
                 f"row {b}: accepted {n[b].item()}, want {want_n}"
             )
             assert got[: want_n + 1] == want, (
-                f"row {b}: emitted {got[: want_n + 1]}, verify_speculation gives {want}"
+                f"row {b}: emitted {got[: want_n + 1]}, greedy verification gives {want}"
                 + (" (the bonus token after full acceptance)" if want_n == 4 else "")
             )
             assert got[want_n + 1 :] == [PLACEHOLDER] * (4 - want_n), (
@@ -80,9 +79,7 @@ class TestGreedy:
         counts = [0, 1, 4, 2, 3]
         n, tokens = batched_verify(drafts, target, draft_logits, num_draft=counts)
         for b, c in enumerate(counts):
-            want_n, want = verify_speculation(
-                drafts[b, :c].tolist(), target[b, : c + 1], draft_logits[b, :c]
-            )
+            want_n, want = greedy_verify_law(drafts[b, :c].tolist(), target[b, : c + 1])
             got = tokens[b].tolist()
             assert n[b].item() == want_n and got[: want_n + 1] == want, (
                 f"row {b} with num_draft={c}: got {n[b].item()} accepted and {got}, want "

@@ -222,3 +222,51 @@ def clear_ragged_prompts(
         else:
             raise RuntimeError(f"test setup: no clear prompt of length {length} in 50 tries")
     return prompts, wants
+
+
+def greedy_verify_law(drafts: list[int], target_rows: Any) -> tuple[int, list[int]]:
+    """Greedy verification by its definition: (accepted, emitted tokens).
+
+    Accept the longest prefix of ``drafts`` equal to the target's argmax at each position, then
+    emit the target's argmax after it (the correction, or the bonus after full acceptance).
+    ``target_rows`` is ``(len(drafts) + 1, V)``. Independent of the student's Week 1 code, so a
+    Week 3 test that compares with it never blames a Week 1 bug on the batched code.
+    """
+    best = np.argmax(np.asarray(target_rows, dtype=np.float64), axis=-1).tolist()
+    n = 0
+    while n < len(drafts) and drafts[n] == best[n]:
+        n += 1
+    return n, list(drafts[:n]) + [int(best[n])]
+
+
+def greedy_speculation(
+    draft: Any, target: Any, prompt: list[int], n: int, k: int
+) -> tuple[list[int], list[int], list[int]]:
+    """Greedy speculative decoding by its definition: (tokens, accepted and drafted per round).
+
+    Uncached full passes and no student code. Each round drafts ``min(k, n - len(tokens) - 1)``
+    tokens by the draft's argmax (never past ``n``), then applies :func:`greedy_verify_law` to
+    one target pass. Every draft choice and every target choice must have a clear winner
+    (:class:`~specdec_course.testing.ties.NearTieError` otherwise), so the counts per round do
+    not depend on the backend's rounding.
+    """
+    from specdec_course.testing.ties import greedy_margins
+
+    tokens: list[int] = []
+    accepted: list[int] = []
+    drafted: list[int] = []
+    while len(tokens) < n:
+        kk = min(k, n - len(tokens) - 1)
+        context = prompt + tokens
+        drafts: list[int] = []
+        for _ in range(kk):
+            row = draft(mx.array(context + drafts)[None])[0, -1]
+            greedy_margins([row], what=f"the draft after {len(context + drafts)} tokens")
+            drafts.append(int(mx.argmax(row)))
+        rows = target(mx.array(context + drafts)[None])[0, len(context) - 1 :]
+        a, emitted = greedy_verify_law(drafts, np.array(rows.astype(mx.float32)))
+        greedy_margins([rows[i] for i in range(a + 1)], what="the target's verify pass")
+        tokens += emitted
+        accepted.append(a)
+        drafted.append(kk)
+    return tokens, accepted, drafted

@@ -75,3 +75,34 @@ def test_cli_option():
     args = build_parser().parse_args(["bench", "--batch", "1", "8", "--k", "2"])
     assert args.batch == [1, 8] and args.k == [2]
     assert build_parser().parse_args(["bench"]).batch is None
+
+
+def test_a_wrong_sequential_run_is_counted(monkeypatch):
+    """Bug caught: the reference taken from the sequential runs themselves, so their diff is 0."""
+    before = impl.requested_impl()
+    impl.activate("solutions")  # (re)imports specdec: patch the module it leaves in place
+    try:
+        import specdec.decoder
+
+        real = specdec.decoder.SpeculativeDecoder
+
+        class WrongLastToken(real):
+            def generate(self, *args, **kwargs):
+                result = real.generate(self, *args, **kwargs)
+                result.tokens = result.tokens[:-1] + [(result.tokens[-1] + 1) % 64]
+                return result
+
+        monkeypatch.setattr(specdec.decoder, "SpeculativeDecoder", WrongLastToken)
+        draft, target = tiny_pair(0)
+        report = run_batch_bench(
+            draft, target, PROMPTS[:2], batches=[2], ks=[1], max_tokens=6, repeats=1,
+            impl="solutions", log=lambda m: None,
+        )
+    finally:
+        impl.activate(before)
+    seq = report.row("sequential spec K=1", 2)
+    assert seq.mismatched_rows == 2, (
+        f"both sequential rows end in a wrong token, but the bench counted "
+        f"{seq.mismatched_rows}: the reference must not be the sequential runs' own output"
+    )
+    assert report.row("batched spec K=1", 2).mismatched_rows == 0

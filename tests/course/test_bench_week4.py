@@ -55,7 +55,43 @@ def test_tree_row_has_the_week1_verify_width(report):
         f"the tree drafts {tree.k} nodes per round, the Week 1 loop {week1.k}: compare them at "
         "equal verify width (1 + branch * depth == K + 1)"
     )
-    assert tree.accepted_per_round >= 0 and tree.target_calls_per_token <= 1.0
+
+
+def test_round_figures_are_the_loops_own(report):
+    """The accepted/round and target-calls/token columns, recomputed from each loop's result.
+
+    Bugs caught: the bench averaging over the wrong list (drafted instead of accepted, or per
+    token instead of per round), or dividing the target calls by the rounds.
+    """
+    from specdec.decoder import SpeculativeDecoder
+    from specdec.trees import tree_speculative_generate
+
+    before = impl.requested_impl()
+    impl.activate("solutions")
+    try:
+        draft, target = tiny_pair(3)
+        prompt = [1, 2, 3, 4, 5, 1, 2, 3]
+        runs = {
+            "Week 1 loop": SpeculativeDecoder(draft, target, K).generate(prompt, 10),
+            f"tree {TREE_BRANCH}x{K // TREE_BRANCH}": tree_speculative_generate(
+                draft, target, prompt, 10, branch=TREE_BRANCH, depth=K // TREE_BRANCH
+            ),
+        }
+    finally:
+        impl.activate(before)
+    for name, result in runs.items():
+        row = report.row(name)
+        rounds = list(result.accepted_per_round)
+        want_acc = sum(rounds) / len(rounds)
+        want_calls = result.target_calls / len(result.tokens)
+        assert row.accepted_per_round == pytest.approx(want_acc), (
+            f"{name}: accepted/round {row.accepted_per_round:.3f}, but the loop accepted "
+            f"{rounds} (mean {want_acc:.3f})"
+        )
+        assert row.target_calls_per_token == pytest.approx(want_calls), (
+            f"{name}: target calls/token {row.target_calls_per_token:.3f}, but the loop made "
+            f"{result.target_calls} target calls for {len(result.tokens)} tokens"
+        )
 
 
 def test_renders(report):

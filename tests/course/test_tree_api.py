@@ -64,13 +64,38 @@ def tree_logits(model):
 
 
 @pytest.mark.parametrize("rope", ["per-row offsets", "runs of depths"])
-def test_every_node_gets_its_paths_logits(rope):
+def test_every_node_gets_its_paths_logits(rope, monkeypatch):
     model = tiny_llama(5)
     if rope == "runs of depths":
         for layer in model.layers:
             layer.self_attn.rope = ScalarOffsetRope(layer.self_attn.rope)
     originals = [layer.self_attn.rope for layer in model.layers]
+    # Which path rotated the nodes: each call's result records True for the one-call fast
+    # path and False for the fallback by runs (the first call per rope class runs both).
+    used = []
+    real_per_row, real_by_runs = trees._DepthRope._per_row, trees._DepthRope._by_runs
+
+    def per_row(self, *args):
+        out = real_per_row(self, *args)
+        used.append(out is not None)
+        return out
+
+    def by_runs(self, *args):
+        used.append(False)
+        return real_by_runs(self, *args)
+
+    monkeypatch.setattr(trees._DepthRope, "_per_row", per_row)
+    monkeypatch.setattr(trees._DepthRope, "_by_runs", by_runs)
+    tree_logits(model)  # the first pass may check the fast path against the runs
+    used.clear()
     cache, logits = tree_logits(model)
+    if rope == "per-row offsets":
+        assert used and all(used), (
+            "mx.fast.rope takes one offset per row, so every rotation of the second pass should "
+            f"take the one-call fast path; got fast/slow {used}"
+        )
+    else:
+        assert used and not any(used), f"an int-only rope must use the runs; got {used}"
     assert [layer.self_attn.rope for layer in model.layers] == originals, "ropes not restored"
     assert cache[0].offset == len(PROMPT) + len(TOKENS)
     for node in range(len(TOKENS)):
