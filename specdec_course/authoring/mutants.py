@@ -34,11 +34,10 @@ from pathlib import Path
 from specdec_course.authoring import mutant_table, mutant_table_w34
 from specdec_course.authoring.mutant_table import Mutant
 from specdec_course.core.impl import ENV_VAR, PATH_VAR
-from specdec_course.core.paths import REPO_ROOT
+from specdec_course.core.paths import REPO_ROOT, day_test_files
 from specdec_course.core.tasks import CHAPTERS
 
 SOLUTIONS = REPO_ROOT / "solutions"
-TESTS = REPO_ROOT / "tests"
 #: The share of mutants the tests (public or hidden) must kill.
 BAR = 0.95
 _ORDER = [c.marker for c in CHAPTERS]
@@ -88,12 +87,12 @@ def apply(mutant: Mutant, dest: Path, solutions: Path = SOLUTIONS) -> Path:
 
 def test_files(day: str) -> list[Path]:
     """The day's test file(s): ``tests/test_<day>_*.py``."""
-    return sorted(TESTS.glob(f"test_{day}_*.py"))
+    return day_test_files(day)
 
 
 def hidden_files(day: str) -> list[Path]:
     """The day's hidden test file(s): ``tests/hidden/test_<day>_*.py`` (none in a handout)."""
-    return sorted((TESTS / "hidden").glob(f"test_{day}_*.py"))
+    return day_test_files(day, hidden=True)
 
 
 def _pytest(files: list[Path], impl_path: str, timeout: float) -> tuple[bool, str]:

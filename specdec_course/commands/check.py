@@ -16,7 +16,6 @@ Steps 1-3, 8 and 9 share three subprocesses started together (see ``_start_slow_
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 import time
@@ -32,7 +31,8 @@ from specdec_course.authoring.bookcheck import build_book, reference_problems
 from specdec_course.authoring.importgraph import import_problems
 from specdec_course.authoring.parity import parity_problems
 from specdec_course.authoring.stubs import stub_problems
-from specdec_course.core.paths import REPO_ROOT
+from specdec_course.core.cmdline import default_workers
+from specdec_course.core.paths import HIDDEN_TESTS_DIR, REPO_ROOT
 from specdec_course.core.tasks import CHAPTERS
 from specdec_course.grading.runner import TestRun, run_pytest
 
@@ -46,7 +46,7 @@ def _parallel() -> list[str]:
     """
     if importlib.util.find_spec("xdist") is None:
         return []
-    return ["-n", str(max(1, min(4, os.cpu_count() or 1))), "--dist", "worksteal"]
+    return ["-n", str(default_workers()), "--dist", "worksteal"]
 
 
 # The three slow parts (every test on the reference, every task and hidden test on the
@@ -184,7 +184,7 @@ def check_tool_tests() -> list[str]:
 
 def check_hidden() -> list[str]:
     """Hidden tests: all pass on the reference, all fail on the stubs with NotImplementedError."""
-    if not (REPO_ROOT / "tests" / "hidden").is_dir():
+    if not HIDDEN_TESTS_DIR.is_dir():
         return ["tests/hidden is missing"]
     problems = []
     ref, stub = _result("reference"), _result("stubs")

@@ -17,6 +17,7 @@ from specdec_course.core.argtypes import (
     temperature,
 )
 from specdec_course.core.impl import IMPLEMENTATIONS, REFERENCE_IMPL, REPO_ROOT, requested_impl
+from specdec_course.core.paths import day_test_files
 
 console = Console()
 
@@ -72,8 +73,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     console.rule(f"[bold]{title}[/bold] - testing the {impl!r} implementation")
     # The plugin ties tests/test_wNdM_*.py to marker wNdM, so one chapter's file is
     # enough to collect; skipping the other chapters' imports saves seconds per run.
-    files = sorted(str(p.relative_to(REPO_ROOT)) for m in markers
-                   for p in (REPO_ROOT / "tests").glob(f"test_{m}_*.py"))
+    files = sorted(str(p.relative_to(REPO_ROOT)) for m in markers for p in day_test_files(m))
     run = run_pytest([*(files or ["tests", "--ignore=tests/course"]), "-m", " or ".join(markers), *extra], impl)
     if not run.records:
         return run.returncode

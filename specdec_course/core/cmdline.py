@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+
+
+def default_workers() -> int:
+    """Parallel workers for the check and the grader: one per core, at most 4.
+
+    Past 4 the test processes mostly wait on each other's model loads and the memory of a
+    small laptop; below that each core roughly halves the wall-clock time.
+    """
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def without_options(args: Sequence[str], valued: Iterable[str] = (), flags: Iterable[str] = ()) -> list[str]:

@@ -11,6 +11,20 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MODELS_DIR = REPO_ROOT / "models"
 #: Held-out prompts (whole stdlib files the models never trained on) for demos and benches.
 PROMPTS_PATH = Path(__file__).resolve().parent / "data" / "heldout_prompts.json"
+#: The public test suites, one or more ``test_<wNdM>_*.py`` files per day.
+TESTS_DIR = REPO_ROOT / "tests"
+#: Instructor-only tests, named like the public ones (absent from a student handout).
+HIDDEN_TESTS_DIR = TESTS_DIR / "hidden"
+
+
+def day_test_files(marker: str, *, hidden: bool = False) -> list[Path]:
+    """One day's test files, sorted: ``tests/test_<marker>_*.py`` (``tests/hidden/`` if hidden).
+
+    The one place that knows how a test file is tied to its day (the pytest plugin then ties
+    it to marker ``marker``); the CLI, the grader and the mutation check all ask here.
+    """
+    folder = HIDDEN_TESTS_DIR if hidden else TESTS_DIR
+    return sorted(folder.glob(f"test_{marker}_*.py"))
 
 
 def load_prompts(path: Path = PROMPTS_PATH) -> list[str]:

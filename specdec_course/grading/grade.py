@@ -33,11 +33,11 @@ from rich.console import Console
 from rich.table import Table
 
 from specdec_course.core.impl import ENV_VAR, PATH_VAR
-from specdec_course.core.paths import REPO_ROOT
+from specdec_course.core.cmdline import default_workers
+from specdec_course.core.paths import HIDDEN_TESTS_DIR, REPO_ROOT, day_test_files
 from specdec_course.core.tasks import CHAPTERS, Chapter
 
 RUBRIC_PATH = Path(__file__).resolve().parent / "rubric.toml"
-HIDDEN_DIR = REPO_ROOT / "tests" / "hidden"
 
 
 class GradeError(RuntimeError):
@@ -105,11 +105,9 @@ def submission_root(path: str | Path) -> Path:
 
 def day_files(ch: Chapter, hidden: bool) -> tuple[list[str], list[str]]:
     """(public, hidden) test files of one day, relative to the repository root."""
-    public = sorted(
-        str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "tests").glob(f"test_{ch.marker}_*.py")
-    )
+    public = [str(p.relative_to(REPO_ROOT)) for p in day_test_files(ch.marker)]
     secret = (
-        sorted(str(p.relative_to(REPO_ROOT)) for p in HIDDEN_DIR.glob(f"test_{ch.marker}_*.py"))
+        [str(p.relative_to(REPO_ROOT)) for p in day_test_files(ch.marker, hidden=True)]
         if hidden
         else []
     )
@@ -325,9 +323,9 @@ def grade_submission(
     """
     root = submission_root(submission)
     rules = load_rubric(rubric)
-    if hidden and not HIDDEN_DIR.is_dir():
+    if hidden and not HIDDEN_TESTS_DIR.is_dir():
         raise GradeError(
-            f"--hidden needs {HIDDEN_DIR.relative_to(REPO_ROOT)} (an instructor checkout)"
+            f"--hidden needs {HIDDEN_TESTS_DIR.relative_to(REPO_ROOT)} (an instructor checkout)"
         )
     chosen = [c for c in CHAPTERS if days is None or c.marker in days]
     if days and len(chosen) != len(set(days)):
@@ -337,7 +335,7 @@ def grade_submission(
     start = time.perf_counter()
     files = {ch.marker: [f for part in day_files(ch, hidden) for f in part] for ch in chosen}
     ids = collect_expected([f for fs in files.values() for f in fs])
-    jobs = jobs or max(1, min(4, os.cpu_count() or 1))
+    jobs = jobs or default_workers()
 
     def one_day(ch: Chapter) -> DayGrade:
         expected = {f: [n for n in ids if n.startswith(f + "::")] for f in files[ch.marker]}

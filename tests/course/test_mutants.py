@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 
 from specdec_course.authoring import mutants
+from specdec_course.core.paths import HIDDEN_TESTS_DIR
 from specdec_course.core.tasks import CHAPTERS
 
 
@@ -36,7 +37,7 @@ def test_at_least_four_mutants_for_every_day_with_tests():
 
 
 def test_hidden_tests_are_found_by_day():
-    hidden = mutants.TESTS / "hidden" / "test_w1d4_hidden.py"
+    hidden = HIDDEN_TESTS_DIR / "test_w1d4_hidden.py"
     assert hidden.exists(), "test setup: the W1D4 hidden tests"
     assert mutants.hidden_files("w1d4") == [hidden], (
         "a mutant surviving the public tests must meet tests/hidden/test_<day>_hidden.py"
