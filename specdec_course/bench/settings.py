@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 DEFAULT_KS = (0, 1, 2, 3, 4, 6, 8)
+DEFAULT_MAX_TOKENS = 128
+#: ``--batch``'s own defaults: a batched round costs more, and B rows multiply the tokens.
+BATCH_KS = (1, 2, 3)
+BATCH_MAX_TOKENS = 64
 DEFAULT_OUT = Path("bench-results")
 BASELINE = "target only"
 ADAPTIVE = "adaptive"
@@ -40,7 +44,7 @@ class BenchSettings:
     """What to run; the defaults are the command's defaults."""
 
     ks: tuple[int, ...] = DEFAULT_KS
-    max_tokens: int = 128
+    max_tokens: int = DEFAULT_MAX_TOKENS
     repeats: int = 3
     temperature: float = 0.0
     adaptive: bool = False

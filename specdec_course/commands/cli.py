@@ -8,6 +8,12 @@ import sys
 from rich.console import Console
 
 from specdec_course import __version__
+from specdec_course.bench.settings import (
+    BATCH_KS,
+    BATCH_MAX_TOKENS,
+    DEFAULT_KS,
+    DEFAULT_MAX_TOKENS,
+)
 from specdec_course.core.argtypes import (
     OneLineParser,
     existing_file,
@@ -177,8 +183,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         fail("specdec demo", str(err))
 
 
-#: The K sweep's default lookaheads (``--batch`` uses 1 2 3 unless --k is given).
-BENCH_KS = [0, 1, 2, 3, 4, 6, 8]
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -192,23 +196,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.batch is not None:
         from specdec_course.bench.batch import bench_batch
 
-        # Batch mode has its own defaults (K 1 2 3, 64 tokens) unless --k/--max-tokens are given.
-        ks = [1, 2, 3] if args.k == BENCH_KS else args.k
-        return bench_batch(console, batches=args.batch, ks=ks, draft=args.draft,
-                           target=args.target, prompts_file=args.prompts,
-                           max_tokens=64 if args.max_tokens == 128 else args.max_tokens,
+        # --k and --max-tokens default to None, so a value typed on the command line is kept
+        # even when it equals the sweep's default.
+        return bench_batch(console, batches=args.batch, ks=args.k or list(BATCH_KS),
+                           draft=args.draft, target=args.target, prompts_file=args.prompts,
+                           max_tokens=args.max_tokens or BATCH_MAX_TOKENS,
                            repeats=args.repeats, out=args.out, impl=args.impl)
     if args.week4 is not None:
         from specdec_course.bench.week4 import bench_week4
 
         return bench_week4(console, k=args.week4, draft=args.draft, target=args.target,
                            prompts_file=args.prompts, num_prompts=args.num_prompts,
-                           max_tokens=args.max_tokens, repeats=args.repeats,
+                           max_tokens=args.max_tokens or DEFAULT_MAX_TOKENS, repeats=args.repeats,
                            temperature=args.temperature, out=args.out, impl=args.impl)
     from specdec_course.bench.run import bench
 
-    return bench(console, ks=args.k, draft=args.draft, target=args.target, temperature=args.temperature,
-                 prompts_file=args.prompts, num_prompts=args.num_prompts, max_tokens=args.max_tokens,
+    return bench(console, ks=args.k or list(DEFAULT_KS), draft=args.draft, target=args.target,
+                 temperature=args.temperature, prompts_file=args.prompts,
+                 num_prompts=args.num_prompts, max_tokens=args.max_tokens or DEFAULT_MAX_TOKENS,
                  repeats=args.repeats, out=args.out, adaptive=args.adaptive, compare_mlx_lm=args.compare_mlx_lm,
                  impl=args.impl, seed=args.seed)
 
@@ -263,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=f"example: specdec bench{_REF} --k 0 2 4 --repeats 3",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--k", type=int_at_least(0, "lookaheads to sweep"), nargs="+",
-                   default=BENCH_KS, help="lookaheads to sweep (default 0 1 2 3 4 6 8)")
+                   default=None,
+                   help="lookaheads to sweep (default 0 1 2 3 4 6 8; with --batch 1 2 3)")
     _add_models(p, prompt=False)
     p.add_argument("--temperature", type=temperature, default=0.0,
                    help="0 = greedy (outputs checked), > 0 samples")
@@ -271,8 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON list of prompt strings (default: the held-out prompts)")
     p.add_argument("--num-prompts", type=int_at_least(1), default=8,
                    help="how many prompts from the file (default 8)")
-    p.add_argument("--max-tokens", type=int_at_least(1), default=128,
-                   help="tokens per generation (default 128)")
+    p.add_argument("--max-tokens", type=int_at_least(1), default=None,
+                   help="tokens per generation (default 128; with --batch 64 per row)")
     p.add_argument("--repeats", type=int_at_least(1), default=3,
                    help="timed passes over all prompts (default 3)")
     p.add_argument("--out", default="bench-results", help="output directory (default bench-results/)")

@@ -180,5 +180,21 @@ def test_cli_options():
                                       "--impl", "solutions"])
     assert args.k == [0, 2] and args.compare_mlx_lm is False and args.adaptive is True
     args = build_parser().parse_args(["bench"])
-    assert args.k == list(DEFAULT_KS) and args.compare_mlx_lm is True and args.max_tokens == 128
+    # --k and --max-tokens stay None when not typed: each mode (sweep, --batch, --week4) then
+    # applies its own default, and a typed value equal to a default is still kept.
+    assert args.k is None and args.compare_mlx_lm is True and args.max_tokens is None
     assert args.out == str(DEFAULT_OUT)
+
+
+def test_sweep_mode_applies_its_defaults(monkeypatch):
+    """Bug caught: the sweep run with K None or 0 tokens when --k / --max-tokens are not typed."""
+    from specdec_course.bench import run
+    from specdec_course.commands import cli, demo
+
+    seen = {}
+    monkeypatch.setattr(demo, "preflight", lambda console, impl: None)
+    monkeypatch.setattr(cli, "_fast_blas", lambda: None)
+    monkeypatch.setattr(run, "bench", lambda console, **kw: seen.update(kw) or 0)
+    args = build_parser().parse_args(["bench"])
+    assert args.func(args) == 0
+    assert seen["ks"] == list(DEFAULT_KS) and seen["max_tokens"] == 128, seen

@@ -77,6 +77,31 @@ def test_cli_option():
     assert build_parser().parse_args(["bench"]).batch is None
 
 
+@pytest.mark.parametrize(
+    "argv, ks, max_tokens",
+    [
+        ([], [1, 2, 3], 64),
+        (["--k", "0", "1", "2", "3", "4", "6", "8", "--max-tokens", "128"], [0, 1, 2, 3, 4, 6, 8], 128),
+        (["--k", "5", "--max-tokens", "16"], [5], 16),
+    ],
+)
+def test_batch_mode_keeps_typed_values(monkeypatch, argv, ks, max_tokens):
+    """Bug caught: a typed --k or --max-tokens equal to the sweep's default read as "not given"."""
+    from specdec_course.bench import batch
+    from specdec_course.commands import cli, demo
+
+    seen = {}
+    monkeypatch.setattr(demo, "preflight", lambda console, impl: None)
+    monkeypatch.setattr(cli, "_fast_blas", lambda: None)
+    monkeypatch.setattr(batch, "bench_batch", lambda console, **kw: seen.update(kw) or 0)
+    args = build_parser().parse_args(["bench", "--batch", "8", *argv])
+    assert args.func(args) == 0
+    assert (seen["ks"], seen["max_tokens"]) == (ks, max_tokens), (
+        f"specdec bench --batch 8 {' '.join(argv)}: ran K {seen['ks']} with "
+        f"{seen['max_tokens']} tokens, want K {ks} with {max_tokens}"
+    )
+
+
 def test_a_wrong_sequential_run_is_counted(monkeypatch):
     """Bug caught: the reference taken from the sequential runs themselves, so their diff is 0."""
     before = impl.requested_impl()
