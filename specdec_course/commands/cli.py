@@ -220,11 +220,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_train_models(args: argparse.Namespace) -> int:
     """Train the bundled draft/target pair (see specdec_course.training.main)."""
-    from specdec_course.training.main import build_parser as train_parser
-    from specdec_course.training.main import main as train_main
+    from specdec_course.training.options import build_parser as train_parser
 
     train_parser().parse_args(args.train_args)  # a bad option exits 2 here, before the re-exec
     _fast_blas()
+    from specdec_course.training.main import main as train_main
+
     return train_main(args.train_args)
 
 

@@ -23,7 +23,6 @@ train-models``). ``--quick`` is a sub-minute smoke run into a temp directory.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -38,7 +37,6 @@ import numpy as np
 from mlx_lm.models.llama import Model
 
 from specdec_course.api.models import DRAFT_NAME, TARGET_NAME
-from specdec_course.core.argtypes import OneLineParser, int_at_least, positive_float
 from specdec_course.core.cmdline import without_options
 from specdec_course.core.paths import REPO_ROOT
 from specdec_course.training.cards import model_card, n_params, save_model
@@ -51,6 +49,7 @@ from specdec_course.training.corpus import (
     stdlib_files,
     train_tokenizer,
 )
+from specdec_course.training.options import build_parser
 from specdec_course.training.train import (
     distill_draft,
     eval_loss,
@@ -62,30 +61,6 @@ from specdec_course.training.train import (
 
 # Entry point
 # --------------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Command-line options for ``specdec train-models``."""
-    p = OneLineParser(
-        prog="specdec train-models",
-        description="Train the bundled draft/target pair on the Python standard library.",
-    )
-    p.add_argument("--out", type=Path, default=None,
-                   help="output directory (default: <repo>/models, or a temp dir with --quick)")
-    p.add_argument("--prompts-out", type=Path, default=None,
-                   help=f"held-out prompts JSON (default: {DEFAULT_PROMPTS_PATH.relative_to(REPO_ROOT)};"
-                        " not written with --quick unless given)")
-    p.add_argument("--seed", type=int_at_least(0), default=0)
-    p.add_argument("--quick", action="store_true", help="tiny smoke run (<1 minute)")
-    p.add_argument("--target-steps", type=int_at_least(1), default=None)
-    p.add_argument("--draft-steps", type=int_at_least(1), default=None)
-    p.add_argument("--reuse-target", action="store_true",
-                   help="keep the target already in --out and retrain only the draft "
-                        "(for iterating on distillation; not bit-identical to a full run)")
-    p.add_argument("--minutes", type=positive_float, default=None,
-                   help="scale both step counts so the run fits this wall-clock budget "
-                        "(estimated from the first steps; makes the run machine-dependent)")
-    return p
 
 
 def _fit_budget(cfg: dict[str, Any], minutes: float, t_target_step: float, t_draft_step: float,
