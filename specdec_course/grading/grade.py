@@ -32,8 +32,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from specdec_course.core.impl import ENV_VAR, PATH_VAR
+from specdec_course.core.blas import fast_blas_env
 from specdec_course.core.cmdline import default_workers
+from specdec_course.core.impl import ENV_VAR, PATH_VAR
 from specdec_course.core.paths import HIDDEN_TESTS_DIR, REPO_ROOT, day_test_files
 from specdec_course.core.tasks import CHAPTERS, Chapter
 
@@ -115,7 +116,7 @@ def day_files(ch: Chapter, hidden: bool) -> tuple[list[str], list[str]]:
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in (ENV_VAR, PATH_VAR)}
+    env = {k: v for k, v in fast_blas_env(os.environ).items() if k not in (ENV_VAR, PATH_VAR)}
     return {**env, "PYTHONDONTWRITEBYTECODE": "1", **extra}
 
 

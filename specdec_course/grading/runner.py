@@ -15,6 +15,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from specdec_course.core.blas import fast_blas_env
 from specdec_course.core.impl import ENV_VAR, REPO_ROOT
 
 
@@ -53,7 +54,7 @@ def run_pytest(args: list[str], impl: str, *, capture: bool = False) -> TestRun:
             str(report),
             *args,
         ]
-        env = {**os.environ, ENV_VAR: impl}
+        env = {**fast_blas_env(os.environ), ENV_VAR: impl}
         proc = subprocess.run(
             cmd,
             cwd=REPO_ROOT,

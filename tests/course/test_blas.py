@@ -111,3 +111,26 @@ def test_mlx_device_names_this_process_device():
 
     want = "gpu" if mx.default_device().type == mx.DeviceType.gpu else "cpu"
     assert blas.mlx_device() == want
+
+
+@pytest.mark.parametrize(
+    "platform, device, env, want",
+    [
+        ("linux", "cpu", {}, "/x/libopenblas.so.0"),
+        ("linux", "cpu", {"LD_PRELOAD": "/y/libasan.so"}, "/x/libopenblas.so.0:/y/libasan.so"),
+        ("linux", "cpu", {"LD_PRELOAD": "/z/libopenblas.so.0"}, "/z/libopenblas.so.0"),
+        ("linux", "cpu", {blas.OPT_OUT_ENV: "1"}, None),
+        ("linux", "gpu", {}, None),
+        ("darwin", "gpu", {}, None),
+    ],
+)
+def test_fast_blas_env_for_test_processes(monkeypatch, platform, device, env, want):
+    """Bugs caught: the preload forced on an opted-out user, on macOS or on a GPU, or doubled."""
+    monkeypatch.setattr(blas.sys, "platform", platform)
+    monkeypatch.setattr(blas, "mlx_device", lambda: device)
+    monkeypatch.setattr(blas, "find_openblas", lambda: "/x/libopenblas.so.0")
+    out = blas.fast_blas_env(env)
+    assert out.get("LD_PRELOAD") == want, f"{platform}/{device} with {env}: {out.get('LD_PRELOAD')}"
+    assert {k: v for k, v in out.items() if k != "LD_PRELOAD"} == {
+        k: v for k, v in env.items() if k != "LD_PRELOAD"
+    }, "nothing else in the environment may change"

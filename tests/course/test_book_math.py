@@ -6,6 +6,7 @@ of the paragraph is swallowed); ``\\,`` written with one backslash (markdown eat
 renders as ``a,s``); LaTeX the vendored KaTeX cannot parse (shown as a red error).
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -164,6 +165,19 @@ def test_wide_tables_fit_the_text_column(rendered, width):
     assert found.group(1) == "[]", f"tables wider than the text at {width} px: {found.group(1)}"
 
 
+def _browser_env() -> dict[str, str]:
+    """This environment minus the OpenBLAS preload that the test runners add for MLX.
+
+    (See core.blas.fast_blas_env.) Chromium's sandboxed helper processes fail with it, and
+    the page then never loads.
+    """
+    env = dict(os.environ)
+    kept = [p for p in env.pop("LD_PRELOAD", "").split(":") if p and "libopenblas" not in p]
+    if kept:
+        env["LD_PRELOAD"] = ":".join(kept)
+    return env
+
+
 def _render(page: Path, tmp_path: Path, extra: list[str]) -> subprocess.CompletedProcess:
     profile = tmp_path / f"chromium-profile-{len(list(tmp_path.iterdir()))}"
     return subprocess.run(
@@ -179,4 +193,5 @@ def _render(page: Path, tmp_path: Path, extra: list[str]) -> subprocess.Complete
         text=True,
         timeout=120,
         cwd=tmp_path,
+        env=_browser_env(),
     )
