@@ -108,7 +108,10 @@ class TestSampleFromProbs:
     def test_returns_python_int_in_range(self):
         tok = sample_from_probs(mx.array([0.2, 0.3, 0.5]), key=mx.random.key(0))
         assert type(tok) is int, f"return a Python int (use .item()), got {type(tok).__name__}"
-        assert 0 <= tok < 3
+        assert 0 <= tok < 3, (
+            f"token {tok} is outside [0, 3): draw with mx.random.categorical over mx.log(probs); "
+            "an inverse-CDF search runs one past the end when the cumsum rounds below 1"
+        )
 
     def test_same_key_same_token_and_keys_matter(self):
         probs = mx.array([0.25, 0.25, 0.25, 0.25])

@@ -41,14 +41,21 @@ class TestGreedyMatchesMlxLm:
 
     def test_accepts_a_list_prompt(self):
         model = tiny_llama(3)
-        assert autoregressive_generate(model, [4, 5], 5).tokens == mlx_lm_greedy(model, [4, 5], 5)
+        assert (
+            autoregressive_generate(model, [4, 5], 5).tokens == mlx_lm_greedy(model, [4, 5], 5)
+        ), (
+            "a Python list prompt must decode like the same mx.array prompt: convert it with "
+            "token_list before building the model input"
+        )
 
 
 class TestCallCounts:
     def test_one_forward_pass_per_token(self):
         model = CountingModel(tiny_llama(0))
         result = autoregressive_generate(model, mx.array([1, 2, 3, 4]), 10)
-        assert len(result.tokens) == 10
+        assert len(result.tokens) == 10, (
+            f"asked for 10 tokens, got {len(result.tokens)}: stop after exactly max_tokens tokens"
+        )
         assert model.calls == 10, (
             f"10 tokens should cost 10 forward passes (prefill + 9 single-token steps), made {model.calls}: "
             "no forward pass is needed after the last token"
@@ -86,12 +93,18 @@ class TestStopping:
         model = CountingModel(ScriptedModel.for_prompt(16, [1, 2], [5, 6, 15, 7, 8], default=9))
         result = autoregressive_generate(model, [1, 2], 10, eos_token_id=15)
         assert result.tokens == [5, 6, 15], f"expected [5, 6, 15] (EOS kept, nothing after), got {result.tokens}"
-        assert result.finish_reason == "eos"
+        assert result.finish_reason == "eos", (
+            f"finish_reason is {result.finish_reason!r}: set it to 'eos' when an EOS token stops "
+            "generation ('length' is only for hitting max_tokens)"
+        )
         assert model.calls == 3, "no forward pass after emitting EOS"
 
     def test_eos_as_a_set(self):
         model = ScriptedModel.for_prompt(16, [1], [5, 14, 7], default=9)
-        assert autoregressive_generate(model, [1], 10, eos_token_id={14, 15}).tokens == [5, 14]
+        assert autoregressive_generate(model, [1], 10, eos_token_id={14, 15}).tokens == [5, 14], (
+            "eos_token_id={14, 15} must stop right after 14 (EOS kept): a set of EOS ids means "
+            "stop at ANY of them (normalize it with eos_ids)"
+        )
 
 
 class TestSampling:
@@ -119,7 +132,10 @@ class TestBadInput:
         model = CountingModel(tiny_llama(0))
         with pytest.raises(ValueError, match="empty"):
             autoregressive_generate(model, prompt, 4)
-        assert model.calls == 0
+        assert model.calls == 0, (
+            f"the model ran {model.calls} time(s) before the empty-prompt error: validate the "
+            "prompt before any forward pass"
+        )
 
     def test_negative_max_tokens(self):
         with pytest.raises(ValueError, match="max_tokens"):

@@ -33,8 +33,20 @@ class TestConstructor:
     def test_keeps_its_configuration(self):
         draft, target = tiny_pair(0)
         dec = SpeculativeDecoder(draft, target, 3, temperature=0.5, eos_token_id=7)
-        assert dec.draft_model is draft and dec.target_model is target
-        assert dec.lookahead == 3 and dec.temperature == 0.5
+        assert dec.draft_model is draft, (
+            "self.draft_model must be the draft model passed in (the first argument), not a copy, "
+            "a wrapper or the target"
+        )
+        assert dec.target_model is target, (
+            "self.target_model must be the target model passed in (the second argument), not a "
+            "copy, a wrapper or the draft"
+        )
+        assert dec.lookahead == 3, (
+            f"self.lookahead is {dec.lookahead!r}, expected 3: store the lookahead (K) argument"
+        )
+        assert dec.temperature == 0.5, (
+            f"self.temperature is {dec.temperature!r}, expected 0.5: store the temperature argument"
+        )
 
     @pytest.mark.parametrize("k,exc", [(-1, ValueError), (2.0, TypeError), ("4", TypeError), (True, TypeError)])
     def test_rejects_bad_lookahead(self, k, exc):
@@ -106,7 +118,11 @@ class TestDraftGeneration:
     def test_single_token_prompt_needs_no_prefill(self):
         dec = make(3)
         dec.draft_generation([9], 3)
-        assert dec.draft_model.tokens_per_call == [1, 1, 1]
+        assert dec.draft_model.tokens_per_call == [1, 1, 1], (
+            f"a one-token context fed {dec.draft_model.tokens_per_call} tokens per call: there "
+            "is nothing to prefill (the context minus its last token is empty), so make no "
+            "prefill call and feed one token per step"
+        )
 
     def test_cache_offset_after_drafting(self):
         dec = make(4)
@@ -122,7 +138,10 @@ class TestDraftGeneration:
         drafts = dec.draft_generation(context, 4)
         logits = dec.draft_logits
         assert logits is not None and logits.shape == (4, 64), f"draft_logits must be (K, V) = (4, 64), got {logits}"
-        assert logits.dtype == mx.float32
+        assert logits.dtype == mx.float32, (
+            f"draft_logits has dtype {logits.dtype}: cast each logits row to float32 (models may "
+            "compute in bfloat16/float16)"
+        )
         full = dec.draft_model.wrapped(mx.array(context + drafts[:-1])[None])[0, -4:]
         # Cached 1-token steps vs one full pass: equal up to backend rounding (GPUs differ by
         # ~2e-3 here), while a row from the wrong position differs by O(1).
@@ -147,7 +166,11 @@ class TestDraftGeneration:
             f"catch-up fed {dec.draft_model.tokens_per_call}: feed only the tokens the cache lacks "
             "(d_K and the bonus), then one token per step"
         )
-        assert again == mlx_lm_greedy(dec.draft_model.wrapped, context, 3)
+        assert again == mlx_lm_greedy(dec.draft_model.wrapped, context, 3), (
+            f"drafts after catch-up {again} are not the draft's greedy continuation of the "
+            "grown context: when the first step feeds two tokens (d_K and the bonus), sample "
+            "from the LAST logits row"
+        )
 
     def test_sampled_drafts_are_reproducible(self):
         a = make(4, temperature=1.0).draft_generation([1, 2], 4, key=mx.random.key(3))
@@ -166,8 +189,11 @@ class TestDraftGeneration:
 
     def test_zero_tokens(self):
         dec = make(0)
-        assert dec.draft_generation([1, 2], 0) == []
-        assert dec.draft_model.calls == 0
+        assert dec.draft_generation([1, 2], 0) == [], "num_tokens=0 must return an empty list"
+        assert dec.draft_model.calls == 0, (
+            f"num_tokens=0 ran the draft {dec.draft_model.calls} time(s): return [] before any "
+            "forward pass (no prefill either)"
+        )
 
 
 class TestSampledDrafting:

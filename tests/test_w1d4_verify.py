@@ -65,18 +65,30 @@ class TestGreedy:
         assert (n, tokens) == (0, [6]), f"K=0: emit the target's argmax of row 0, got {(n, tokens)}"
 
     def test_k_one(self):
-        assert verify_speculation([2], peaked([2, 7]), peaked([2])) == (1, [2, 7])
-        assert verify_speculation([2], peaked([5, 7]), peaked([2])) == (0, [5])
+        assert verify_speculation([2], peaked([2, 7]), peaked([2])) == (1, [2, 7]), (
+            "K=1, draft [2] equal to the target's argmax: expected (1, [2, 7]), the accepted "
+            "draft plus the bonus token (the target's argmax of row K=1)"
+        )
+        assert verify_speculation([2], peaked([5, 7]), peaked([2])) == (0, [5]), (
+            "K=1, draft [2] but target argmax 5: expected (0, [5]), nothing accepted and the "
+            "correction is the target's argmax of row 0 (no bonus token after a rejection)"
+        )
 
     def test_greedy_ignores_draft_confidence(self):
         # The draft's logits are irrelevant at T=0: only the target's argmax counts.
         n, tokens = verify_speculation([3, 1], peaked([3, 1, 2]), mx.zeros((2, V)))
-        assert (n, tokens) == (2, [3, 1, 2])
+        assert (n, tokens) == (2, [3, 1, 2]), (
+            f"got {(n, tokens)}: at T=0 compare each draft token with the target's argmax only; "
+            "the draft's logits must not matter (no min(1, p/q) test at T=0)"
+        )
 
     def test_bf16_logits(self):
         n, tokens = verify_speculation(self.DRAFT, peaked([3, 1, 6, 1, 5]).astype(mx.bfloat16),
                                        peaked(self.DRAFT).astype(mx.bfloat16))
-        assert (n, tokens) == (2, [3, 1, 6])
+        assert (n, tokens) == (2, [3, 1, 6]), (
+            f"bfloat16 logits gave {(n, tokens)}, float32 ones give (2, [3, 1, 6]): cast the "
+            "logits to float32 before any arithmetic"
+        )
 
     @pytest.mark.parametrize("t_shape,d_shape", [((4, V), (4, V)), ((5, V), (3, V)), ((5, V), (4, V + 1))])
     def test_shape_mismatch_is_a_clear_error(self, t_shape, d_shape):
@@ -155,7 +167,10 @@ class TestSampling:
         ok, msg = binomial_bound(accepted, N, alpha)
         assert ok, f"acceptance rate must be sum(min(p, q)) = {alpha:.3f}: {msg}"
         # The test can tell the two rules apart: the token-match rate is far outside the bound.
-        assert not binomial_bound(int(token_match * N), N, alpha)[0]
+        assert not binomial_bound(int(token_match * N), N, alpha)[0], (
+            f"test setup: the token-match rate {token_match:.3f} lies inside the bound for "
+            f"alpha = {alpha:.3f}, so P and Q cannot tell the two acceptance rules apart"
+        )
 
     def test_identical_distributions_accept_everything(self):
         trials = run_trials(P, P[:2], 1.0, 500, seed=5)

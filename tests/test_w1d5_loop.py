@@ -57,7 +57,10 @@ class TestGreedyIsLossless:
         draft, target = tiny_pair(0)
         draft = CountingModel(draft)
         result = SpeculativeDecoder(draft, target, 0).generate([1, 2, 4], 12)
-        assert result.tokens == mlx_lm_greedy(target, [1, 2, 4], 12)
+        assert result.tokens == mlx_lm_greedy(target, [1, 2, 4], 12), (
+            "lookahead=0 must be plain greedy decoding of the target: each round feeds the last "
+            "token alone and takes the target's argmax of that row"
+        )
         assert draft.calls == 0 and result.draft_calls == 0, "with lookahead=0 the draft must never run"
         assert result.rounds == 12 and result.tokens_drafted == 0, (
             "with lookahead=0 every target step is a round with nothing drafted (record_round(0, 0))"
@@ -73,7 +76,13 @@ class TestRounds:
 
     def test_one_target_call_per_round(self):
         draft, target, result = self.run()
-        assert result.rounds > 0 and len(result.accepted_per_round) == result.rounds
+        assert result.rounds > 0, (
+            "no round was recorded: call result.record_round(K, n) once per verify round"
+        )
+        assert len(result.accepted_per_round) == result.rounds, (
+            f"{len(result.accepted_per_round)} accepted counts but {result.rounds} rounds: record "
+            "rounds only through result.record_round"
+        )
         assert target.calls == 1 + result.rounds, (
             f"{result.rounds} rounds made {target.calls} target calls: expected one prefill plus exactly ONE "
             "verify call per round"
@@ -122,9 +131,18 @@ class TestRounds:
 
     def test_accepted_counts_add_up(self):
         _, _, result = self.run(max_tokens=40)
-        assert len(result.tokens) == 40
-        assert result.tokens_accepted == sum(result.accepted_per_round)
-        assert result.tokens_drafted == sum(result.drafted_per_round)
+        assert len(result.tokens) == 40, (
+            f"max_tokens=40 produced {len(result.tokens)} tokens: stop after exactly max_tokens "
+            "(cap K at max_tokens - emitted - 1)"
+        )
+        assert result.tokens_accepted == sum(result.accepted_per_round), (
+            f"tokens_accepted {result.tokens_accepted} != sum(accepted_per_round) "
+            f"{sum(result.accepted_per_round)}: count rounds only with result.record_round(K, n)"
+        )
+        assert result.tokens_drafted == sum(result.drafted_per_round), (
+            f"tokens_drafted {result.tokens_drafted} != sum(drafted_per_round) "
+            f"{sum(result.drafted_per_round)}: count rounds only with result.record_round(K, n)"
+        )
         assert len(result.tokens) == sum(a + 1 for a in result.accepted_per_round), (
             "each round emits its accepted tokens plus exactly one target token"
         )
@@ -139,7 +157,13 @@ class TestRounds:
 
     def test_zero_tokens(self):
         draft, target, result = self.run(max_tokens=0)
-        assert result.tokens == [] and target.calls == 0 and draft.calls == 0
+        assert result.tokens == [], f"max_tokens=0 must return no tokens, got {result.tokens}"
+        assert target.calls == 0, (
+            f"max_tokens=0 ran the target {target.calls} time(s): return before the prefill"
+        )
+        assert draft.calls == 0, (
+            f"max_tokens=0 ran the draft {draft.calls} time(s): return before any round"
+        )
 
 
 class TestEos:
@@ -153,14 +177,24 @@ class TestEos:
         target = ScriptedModel.for_prompt(16, prompt, cont, default=3)
         result = SpeculativeDecoder(draft, target, 4, eos_token_id=15).generate(prompt, 20)
         assert result.tokens == [5, 6, 15], f"expected [5, 6, 15] (stop at EOS, nothing after), got {result.tokens}"
-        assert result.finish_reason == "eos"
+        assert result.finish_reason == "eos", (
+            f"finish_reason is {result.finish_reason!r}: set it to 'eos' when an EOS token ends "
+            "generation"
+        )
 
     def test_eos_as_the_correction_token(self):
         prompt = [1]
         draft = ScriptedModel.for_prompt(16, prompt, [5, 6, 7, 8, 9, 10], default=3)
         target = ScriptedModel.for_prompt(16, prompt, [5, 15, 7, 8, 9, 10], default=3)
         result = SpeculativeDecoder(draft, target, 4, eos_token_id=15).generate(prompt, 20)
-        assert result.tokens == [5, 15] and result.finish_reason == "eos"
+        assert result.tokens == [5, 15], (
+            f"expected [5, 15], got {result.tokens}: the correction token 15 is EOS; check every "
+            "emitted token for EOS, the correction/bonus token too, and stop there"
+        )
+        assert result.finish_reason == "eos", (
+            f"finish_reason is {result.finish_reason!r}: an EOS correction token ends generation "
+            "with 'eos'"
+        )
 
 
 class TestSampledIsLossless:
@@ -208,7 +242,10 @@ class TestBadInput:
         target = CountingModel(target)
         with pytest.raises(ValueError, match="empty"):
             SpeculativeDecoder(draft, target, 2).generate([], 5)
-        assert target.calls == 0
+        assert target.calls == 0, (
+            f"the target ran {target.calls} time(s) before the empty-prompt error: validate the "
+            "prompt before any forward pass"
+        )
 
     @pytest.mark.parametrize("n,exc", [(-1, ValueError), (3.0, TypeError)])
     def test_bad_max_tokens(self, n, exc):

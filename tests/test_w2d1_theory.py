@@ -47,7 +47,10 @@ class TestExpectedTokensPerRound:
             "E(α, K) must count the bonus/correction token: E(0.8, 4) = 1 + 0.8 + ... + 0.8^4 = 3.3616"
         )
         # 1 + 0.5 + 0.25 = 1.75
-        assert expected_tokens_per_round(0.5, 2) == pytest.approx(1.75, abs=1e-12)
+        assert expected_tokens_per_round(0.5, 2) == pytest.approx(1.75, abs=1e-12), (
+            "E(0.5, 2) = 1 + 0.5 + 0.25 = 1.75: sum α^0 .. α^K (K + 1 terms; the first is the "
+            "token every round emits)"
+        )
         assert expected_tokens_per_round(0.3, 1) == pytest.approx(1.3, abs=1e-12), "E(α, 1) = 1 + α"
 
     def test_zero_acceptance_still_emits_one_token(self):
@@ -126,7 +129,10 @@ class TestAcceptanceRate:
         p, q = mx.array([0.6, 0.4, 0.0]), mx.array([0.25, 0.25, 0.5])
         got = acceptance_rate(p, q)
         assert isinstance(got, float), f"return a Python float, got {type(got).__name__}"
-        assert got == pytest.approx(0.5, abs=1e-6)  # 0.25 + 0.25 + 0
+        assert got == pytest.approx(0.5, abs=1e-6), (  # 0.25 + 0.25 + 0
+            f"acceptance_rate of mlx arrays gave {got}, expected Σ min(p, q) = 0.25 + 0.25 + 0 "
+            "= 0.5: convert mlx inputs to numpy and treat them like numpy ones"
+        )
 
     def test_rejects_mismatched_shapes(self):
         with pytest.raises(ValueError):
@@ -181,7 +187,10 @@ class TestOptimalLookahead:
 
     @pytest.mark.parametrize("alpha,c,best", GRID)
     def test_grid(self, alpha, c, best):
-        assert brute_force_k(alpha, c) == best  # the table itself is right
+        assert brute_force_k(alpha, c) == best, (  # the table itself is right
+            f"test setup: brute force gives K={brute_force_k(alpha, c)} for α={alpha}, c={c}, "
+            f"but GRID says {best}"
+        )
         got = optimal_lookahead(alpha, c)
         assert got == best, (
             f"optimal_lookahead({alpha}, {c}) = {got}, expected {best}: speedups "
@@ -194,8 +203,13 @@ class TestOptimalLookahead:
 
     def test_k_max_caps_the_search(self):
         assert optimal_lookahead(1.0, 0.0) == 32, "with α = 1 and a free draft, more is always better: K = k_max"
-        assert optimal_lookahead(0.9, 0.05, k_max=8) == 8
-        assert optimal_lookahead(0.9, 0.05, k_max=0) == 0
+        assert optimal_lookahead(0.9, 0.05, k_max=8) == 8, (
+            "the best K for α=0.9, c=0.05 is 13, beyond k_max=8: search only K = 1 .. k_max, "
+            "so the answer is 8"
+        )
+        assert optimal_lookahead(0.9, 0.05, k_max=0) == 0, (
+            "k_max=0 allows no drafting at all: return K = 0"
+        )
 
     def test_zero_means_do_not_speculate(self):
         assert optimal_lookahead(0.0, 0.1) == 0, "α = 0 never pays: return K = 0"
@@ -231,11 +245,20 @@ class TestOptimalLookahead:
 class TestBreakEvenAlpha:
     def test_hand_computed(self):
         # K=1, c=0.5, v=1: (1 + α) / 1.5 = 1  ->  α = 0.5
-        assert break_even_alpha(1, 0.5) == pytest.approx(0.5, abs=1e-9)
+        assert break_even_alpha(1, 0.5) == pytest.approx(0.5, abs=1e-9), (
+            "K=1, c=0.5, v=1: (1 + α) / 1.5 = 1 at α = 0.5: find the α where "
+            "E(α, K) = K·c + v"
+        )
         # K=2, c=0.25, v=1.25: 1 + α + α² = 1.75  ->  α = 0.5
-        assert break_even_alpha(2, 0.25, 1.25) == pytest.approx(0.5, abs=1e-9)
+        assert break_even_alpha(2, 0.25, 1.25) == pytest.approx(0.5, abs=1e-9), (
+            "K=2, c=0.25, v=1.25: 1 + α + α² = 0.5 + 1.25 at α = 0.5: the verify cost v belongs "
+            "in the cost K·c + v"
+        )
         # K=2, c=0.1, v=1: 1 + α + α² = 1.2  ->  α = (√1.8 - 1) / 2
-        assert break_even_alpha(2, 0.1) == pytest.approx((math.sqrt(1.8) - 1) / 2, abs=1e-9)
+        assert break_even_alpha(2, 0.1) == pytest.approx((math.sqrt(1.8) - 1) / 2, abs=1e-9), (
+            "K=2, c=0.1, v=1: 1 + α + α² = 1.2 at α = (√1.8 - 1) / 2 ≈ 0.17082: solve to within "
+            "1e-9 (e.g. bisection on speedup - 1), not on a coarse grid"
+        )
 
     def test_free_draft_breaks_even_at_zero(self):
         # K=1, c=0, v=1: S = 1 + α >= 1 for every α.
@@ -243,7 +266,10 @@ class TestBreakEvenAlpha:
 
     def test_boundary_at_one(self):
         # K=1, c=1, v=1: (1 + α) / 2 = 1 only at α = 1.
-        assert break_even_alpha(1, 1.0) == pytest.approx(1.0, abs=1e-9)
+        assert break_even_alpha(1, 1.0) == pytest.approx(1.0, abs=1e-9), (
+            "K=1, c=1, v=1: (1 + α) / 2 reaches 1 exactly at α = 1: return 1.0 (speedup 1 breaks "
+            "even), not math.inf"
+        )
 
     def test_never_pays(self):
         # K=2, c=1.5, v=1: even α = 1 gives 3 / 4 < 1.
@@ -258,7 +284,10 @@ class TestBreakEvenAlpha:
                     if not math.isfinite(a):
                         assert series_s(1.0, k, c, v) < 1, f"break_even_alpha({k}, {c}, {v}) = inf but α = 1 wins"
                         continue
-                    assert 0.0 <= a <= 1.0
+                    assert 0.0 <= a <= 1.0, (
+                        f"break_even_alpha({k}, {c}, {v}) = {a} is not an acceptance rate: return "
+                        "an α in [0, 1], or math.inf when even α = 1 loses"
+                    )
                     s = series_s(a, k, c, v)
                     assert abs(s - 1) < 1e-6 or (a == 0.0 and s >= 1), (
                         f"at break_even_alpha({k}, {c}, {v}) = {a:.6f} the speedup is {s:.8f}, not 1"
@@ -371,12 +400,20 @@ def round_grammar_problem(events: list, k: int) -> str | None:
 class TestSimulateGeneration:
     def test_returns_result_with_consistent_trace(self):
         r = simulate_generation(300, agreement=0.7, lookahead=3, seed=1)
-        assert isinstance(r, SimulationResult)
-        assert r.rounds == len(r.trace) == len(r.lookaheads) == len(r.accepted)
+        assert isinstance(r, SimulationResult), (
+            f"simulate_generation must return a SimulationResult, got {type(r).__name__}"
+        )
+        assert r.rounds == len(r.trace) == len(r.lookaheads) == len(r.accepted), (
+            f"rounds={r.rounds} but {len(r.trace)} traces, {len(r.lookaheads)} lookaheads and "
+            f"{len(r.accepted)} accepted counts: append one entry to each list per round"
+        )
         for events, k, n in zip(r.trace, r.lookaheads, r.accepted):
             problem = round_grammar_problem(events, k)
             assert problem is None, problem
-            assert events.count(Event.ACCEPTED) == n
+            assert events.count(Event.ACCEPTED) == n, (
+                f"a round records accepted={n} but has {events.count(Event.ACCEPTED)} ACCEPTED "
+                "events: record the number of drafts accepted in that round"
+            )
         assert r.tokens == sum(n + 1 for n in r.accepted) == 300, (
             f"tokens must be Σ(accepted + 1) = {sum(n + 1 for n in r.accepted)} and equal max_tokens=300, "
             f"got {r.tokens}: a round emits its accepted drafts plus one correction or bonus token"
@@ -388,7 +425,10 @@ class TestSimulateGeneration:
             f"α = 0: each round rejects its first draft and emits the correction, so 40 tokens take 40 rounds, "
             f"got {r.rounds} rounds for {r.tokens} tokens"
         )
-        assert all(events == [Event.REJECTED, Event.CORRECTION] for events in r.trace[:-1])
+        assert all(events == [Event.REJECTED, Event.CORRECTION] for events in r.trace[:-1]), (
+            "α = 0: every round but the last must be exactly [REJECTED, CORRECTION]: the first "
+            "draft is always rejected, and a rejection ends the round"
+        )
         # With one token left, K is cut to 0: the target alone emits it (a BONUS after 0 drafts).
         assert r.lookaheads[-1] == 0 and r.trace[-1] == [Event.BONUS], (
             "with 1 token left the last round must draft nothing (K = max_tokens - tokens - 1 = 0)"
@@ -398,8 +438,18 @@ class TestSimulateGeneration:
         # α = 1, K = 4: 10 rounds of 4 accepted + bonus = 50 tokens; each round costs 4·1 + 10 = 14 ms.
         r = simulate_generation(50, agreement=1.0, lookahead=4, target_ms=10.0, draft_ms=1.0, seed=0)
         assert r.rounds == 10, f"α = 1: every round emits K + 1 = 5 tokens, so 50 tokens take 10 rounds, got {r.rounds}"
-        assert all(events == [Event.ACCEPTED] * 4 + [Event.BONUS] for events in r.trace)
-        assert r.spec_ms == pytest.approx(140.0) and r.target_only_ms == pytest.approx(500.0)
+        assert all(events == [Event.ACCEPTED] * 4 + [Event.BONUS] for events in r.trace), (
+            "α = 1: every round must be 4 ACCEPTED events then one BONUS (the target adds a token "
+            "after full acceptance)"
+        )
+        assert r.spec_ms == pytest.approx(140.0), (
+            f"spec_ms = {r.spec_ms}, expected 10 rounds × (4 × 1 ms drafting + 10 ms verify) = "
+            "140: each round costs K·draft_ms + verify_ms(K), verify_ms defaulting to target_ms"
+        )
+        assert r.target_only_ms == pytest.approx(500.0), (
+            f"target_only_ms = {r.target_only_ms}, expected 50 tokens × 10 ms = 500: plain "
+            "decoding costs target_ms per token"
+        )
         assert r.speedup == pytest.approx(500 / 140), "speedup = target-only time / speculative time"
 
     def test_last_round_never_overshoots(self):
@@ -416,7 +466,10 @@ class TestSimulateGeneration:
             "each round costs K·draft_ms + verify_ms(K), whether or not the drafts are accepted"
         )
         assert r.target_only_ms == pytest.approx(200 * 20.0), "plain decoding costs target_ms per token"
-        assert r.speedup == pytest.approx(r.target_only_ms / r.spec_ms)
+        assert r.speedup == pytest.approx(r.target_only_ms / r.spec_ms), (
+            f"speedup {r.speedup} != target_only_ms / spec_ms = {r.target_only_ms / r.spec_ms}: "
+            "divide the plain-decoding time by the speculative time"
+        )
 
     def test_reproducible(self):
         a = simulate_generation(200, agreement=0.7, lookahead=4, seed=11)

@@ -54,7 +54,10 @@ class TestEstimateAlpha:
     def test_varying_k(self):
         # 3 of 3 (no rejection), 1 of 2 (rejection), 0 of 1 (rejection):
         # A = 4, R = 2 -> 4 / 6 = 2/3.   (naive: 4 / 6 too, by coincidence - compare the next case)
-        assert estimate_alpha([3, 1, 0], [3, 2, 1]) == pytest.approx(2 / 3, abs=1e-12)
+        assert estimate_alpha([3, 1, 0], [3, 2, 1]) == pytest.approx(2 / 3, abs=1e-12), (
+            "A = 4 accepted, R = 2 rejections (only the 1-of-2 and 0-of-1 rounds): 4 / 6 = 2/3; "
+            "a round that accepted all its drafts adds nothing to R"
+        )
         # 1 of 1, 1 of 4: A = 2, R = 1 -> 2 / 3.   (naive: 2 / 5 = 0.4)
         assert estimate_alpha([1, 1], [1, 4]) == pytest.approx(2 / 3, abs=1e-12), (
             "compare each round's accepted count with that round's own drafted count"
@@ -62,7 +65,10 @@ class TestEstimateAlpha:
 
     def test_every_first_token_rejected_is_zero(self):
         # A = 0, R = 3 -> 0 / 3 = 0.
-        assert estimate_alpha([0, 0, 0], [4, 4, 4]) == 0.0
+        assert estimate_alpha([0, 0, 0], [4, 4, 4]) == 0.0, (
+            "three rounds rejecting their first draft: A = 0, R = 3, so alpha_hat = 0 / 3 = 0.0 "
+            "(not NaN: rejections are evidence)"
+        )
 
     def test_nothing_drafted_is_nan(self):
         assert math.isnan(estimate_alpha([], [])), "no rounds at all: alpha is unknown, return NaN"
@@ -81,7 +87,14 @@ class TestEstimateAlpha:
     def test_accepts_tuples_and_numpy_ints(self):
         # The bench passes GenerationResult lists; other callers may pass tuples or numpy ints.
         alpha = estimate_alpha((np.int64(2), np.int64(0)), (np.int64(2), np.int64(3)))
-        assert alpha == pytest.approx(2 / 3, abs=1e-12) and type(alpha) is float
+        assert alpha == pytest.approx(2 / 3, abs=1e-12), (
+            f"tuples of numpy ints (2 of 2, 0 of 3) must give A / (A + R) = 2 / 3 like lists, "
+            f"got {alpha}"
+        )
+        assert type(alpha) is float, (
+            f"return a Python float, got {type(alpha).__name__}: numpy ints give numpy results, "
+            "convert with float()"
+        )
 
     @pytest.mark.parametrize("accepted,drafted,why", [
         ([1, 2], [2], "lists of different lengths"),
@@ -103,7 +116,9 @@ class TestBias:
         #   naive: 3 / 8 = 0.375 = (alpha - alpha^3) / ((1 - alpha) K)
         accepted, drafted = [0, 0, 1, 2], [2, 2, 2, 2]
         alpha = estimate_alpha(accepted, drafted)
-        assert naive_rate(accepted, drafted) == 0.375
+        assert naive_rate(accepted, drafted) == 0.375, (
+            "test setup: accepted [0, 0, 1, 2] of 2 each must give the naive rate 3 / 8"
+        )
         assert alpha == pytest.approx(0.5, abs=1e-12), (
             f"got {alpha}; on rounds in exactly the proportions alpha = 0.5 produces, the estimate must "
             "recover 0.5" + (" - 0.375 is accepted / drafted, biased low because a round stops at its "
@@ -121,7 +136,10 @@ class TestBias:
         accepted = np.where(trials.all(axis=1), k, np.argmin(trials, axis=1)).tolist()
         drafted = [k] * rounds
         naive = naive_rate(accepted, drafted)
-        assert abs(naive - 0.5904) < 0.01  # the data really shows the bias
+        assert abs(naive - 0.5904) < 0.01, (  # the data really shows the bias
+            f"test setup: the simulated rounds give accepted / drafted = {naive:.4f}, not about "
+            "0.5904: the data does not show the bias"
+        )
         alpha = estimate_alpha(accepted, drafted)
         assert abs(alpha - alpha_true) < 0.01, (
             f"alpha_hat = {alpha:.4f} on rounds simulated with alpha = 0.8; accepted/drafted gives "
@@ -137,11 +155,16 @@ class TestCostRatios:
             f"got (c, v) = ({c}, {v}); expected (0.25, 1.25): both are divided by the TARGET step"
             + (" - the arguments are (target_step_s, draft_step_s, verify_s)" if c == pytest.approx(4.0) else "")
         )
-        assert type(c) is float and type(v) is float
+        assert type(c) is float and type(v) is float, (
+            f"return Python floats, got ({type(c).__name__}, {type(v).__name__})"
+        )
 
     def test_memory_bound_verification_costs_one_step(self):
         # Verifying K + 1 tokens for the price of one: v = 12 ms / 12 ms = 1; c = 3 / 12 = 0.25.
-        assert cost_ratios(0.012, 0.003, 0.012) == (pytest.approx(0.25), pytest.approx(1.0))
+        assert cost_ratios(0.012, 0.003, 0.012) == (pytest.approx(0.25), pytest.approx(1.0)), (
+            "expected (c, v) = (3 / 12, 12 / 12) = (0.25, 1.0): divide both the draft step and "
+            "the verify time by the target step"
+        )
 
     @pytest.mark.parametrize("times", [
         (0.0, 0.005, 0.025), (0.020, 0.0, 0.025), (0.020, 0.005, 0.0), (-0.02, 0.005, 0.025),
@@ -201,8 +224,14 @@ class TestDeriveFigures:
             f"K = 0 must still be predicted: S = E / (0 * c + v) = 1 / v = 0.9615, got {f.predicted_speedup} "
             "(alpha does not matter at K = 0; pass 0.0 to speedup)"
         )
-        assert f.speedup == pytest.approx(10 / 0.26 / 40, rel=1e-9)
-        assert f.measured_over_predicted == pytest.approx(1.0, rel=1e-9)
+        assert f.speedup == pytest.approx(10 / 0.26 / 40, rel=1e-9), (
+            f"speedup {f.speedup}, expected spec tokens/s over base tokens/s = 38.46 / 40 = "
+            "0.9615 (not the inverse, 1.04): K = 0 is slower than plain decoding"
+        )
+        assert f.measured_over_predicted == pytest.approx(1.0, rel=1e-9), (
+            f"measured_over_predicted {f.measured_over_predicted}, expected 0.9615 / 0.9615 = 1.0: "
+            "divide the measured speedup by the K = 0 prediction 1 / v"
+        )
 
     def test_full_acceptance(self):
         # K = 3, two rounds of 3 of 3: alpha_hat = 1, E = K + 1 = 4.
@@ -211,10 +240,22 @@ class TestDeriveFigures:
         f = derive_figures(3, spec_tokens=8, spec_seconds=0.1, base_tokens=8, base_seconds=0.2,
                            accepted_per_round=[3, 3], drafted_per_round=[3, 3],
                            target_step_s=0.025, draft_step_s=0.005, verify_s=0.030)
-        assert f.alpha == 1.0
-        assert f.mean_accepted == 3.0
-        assert f.predicted_speedup == pytest.approx(4 / 1.8, rel=1e-9)
-        assert f.measured_over_predicted == pytest.approx(0.9, rel=1e-9)
+        assert f.alpha == 1.0, (
+            f"alpha {f.alpha}, expected 1.0: two rounds of 3 of 3 have no rejection "
+            "(use estimate_alpha)"
+        )
+        assert f.mean_accepted == 3.0, (
+            f"mean_accepted {f.mean_accepted}, expected (3 + 3) / 2 rounds = 3.0: divide by the "
+            "number of rounds"
+        )
+        assert f.predicted_speedup == pytest.approx(4 / 1.8, rel=1e-9), (
+            f"predicted_speedup {f.predicted_speedup}, expected E(1, 3) / (3 * 0.2 + 1.2) = "
+            "4 / 1.8: at alpha = 1, E = K + 1; use speedup(alpha, k, c, v)"
+        )
+        assert f.measured_over_predicted == pytest.approx(0.9, rel=1e-9), (
+            f"measured_over_predicted {f.measured_over_predicted}, expected measured 2.0 / "
+            "predicted 2.2222 = 0.9"
+        )
 
     def test_k_positive_but_nothing_drafted_has_no_prediction(self):
         # One round capped to K = 0 at max_tokens: no alpha -> no prediction for K = 4.
@@ -224,8 +265,14 @@ class TestDeriveFigures:
         assert math.isnan(f.alpha) and math.isnan(f.predicted_speedup), (
             "with K > 0 and no draft tokens there is no alpha to predict from: NaN, not a made-up number"
         )
-        assert math.isnan(f.measured_over_predicted)
-        assert f.speedup == pytest.approx(1.0)
+        assert math.isnan(f.measured_over_predicted), (
+            f"measured_over_predicted is {f.measured_over_predicted}: without a prediction (NaN) "
+            "the ratio is NaN too"
+        )
+        assert f.speedup == pytest.approx(1.0), (
+            f"speedup {f.speedup}, expected 1 token in 0.03 s over 1 token in 0.03 s = 1.0: the "
+            "measured speedup needs no alpha"
+        )
 
     @pytest.mark.parametrize("field", ["spec_seconds", "base_seconds", "target_step_s", "draft_step_s",
                                        "verify_s"])

@@ -51,8 +51,13 @@ class TestConstruction:
     def test_defaults(self):
         spec = AdaptiveSpeculator()
         assert spec.lookahead == 4, "the default initial lookahead is 4"
-        assert isinstance(spec.lookahead, int)
-        assert AdaptiveSpeculator(7, max_lookahead=10).lookahead == 7
+        assert isinstance(spec.lookahead, int), (
+            f"lookahead must be a Python int, got {type(spec.lookahead).__name__}: convert any "
+            "computed K with int()"
+        )
+        assert AdaptiveSpeculator(7, max_lookahead=10).lookahead == 7, (
+            "the first argument is initial_lookahead: a new speculator must start at K = 7"
+        )
 
     @pytest.mark.parametrize("kwargs", [
         dict(initial_lookahead=0),                                   # below min_lookahead = 1
@@ -217,7 +222,9 @@ class TestConvergence:
     @pytest.mark.parametrize("alpha,c,tokens", [(0.9, 0.05, 3000), (0.6, 0.25, 1000)], ids=["high", "low"])
     def test_settles_near_the_optimal_lookahead(self, alpha, c, tokens):
         k_star = best_fixed_k(alpha, c)  # 13 for (0.9, 0.05), 2 for (0.6, 0.25)
-        assert k_star == {0.9: 13, 0.6: 2}[alpha]
+        assert k_star == {0.9: 13, 0.6: 2}[alpha], (
+            f"test setup: best_fixed_k({alpha}, {c}) = {k_star}, not the K* the test was built on"
+        )
         result = run(alpha, c, tokens, seed=1, policy=AdaptiveSpeculator(draft_cost=c))
         ks = steady_lookaheads(result, burn_in=50)
         # Reference over 20 seeds: median within ±1 of K*.

@@ -278,4 +278,7 @@ class TestBadInput:
         draft, target = BatchCounting(tiny_llama(0, vocab_size=48)), BatchCounting(tiny_llama(0))
         with pytest.raises(ValueError, match="vocabular"):
             batched_speculative_decode(draft, target, [[1, 2]], 5)
-        assert draft.calls == target.calls == 0
+        assert draft.calls == target.calls == 0, (
+            f"{draft.calls} draft and {target.calls} target calls before the vocabulary error: "
+            "compare the vocabularies before running any model"
+        )

@@ -51,7 +51,10 @@ class TestFindNgramMatch:
             "the 2-gram [5, 6] reoccurs (followed by 7, 8): try n = max_ngram first and only "
             "fall back to shorter tails when it has no match (here the 1-gram [6] would give 9)"
         )
-        assert find_ngram_match(context, 2, max_ngram=1) == [9, 5]
+        assert find_ngram_match(context, 2, max_ngram=1) == [9, 5], (
+            "with max_ngram=1 only the 1-gram tail [6] may be tried: its most recent earlier "
+            "occurrence (position 4) is followed by 9, 5; never try tails longer than max_ngram"
+        )
 
     def test_fewer_than_k_tokens_available(self):
         got = find_ngram_match([1, 2, 3, 1, 2], 5)
@@ -76,7 +79,10 @@ class TestFindNgramMatch:
         assert find_ngram_match(context, 2, max_ngram=3, min_ngram=2) == [], (
             "only the 1-gram [2] reoccurs; with min_ngram=2 shorter tails must not be tried"
         )
-        assert find_ngram_match(context, 2, max_ngram=3, min_ngram=1) == [9, 2]
+        assert find_ngram_match(context, 2, max_ngram=3, min_ngram=1) == [9, 2], (
+            "with min_ngram=1 the 1-gram tail [2] matches at position 2 (followed by 9, 2): try "
+            "every tail length from max_ngram down to min_ngram"
+        )
 
     def test_k_zero(self):
         assert find_ngram_match([1, 2, 1], 0) == [], "k = 0 asks for no tokens: return []"
@@ -116,7 +122,10 @@ class TestOneHot:
 
     def test_drafter_proposal(self):
         drafter = NgramDrafter(6)
-        assert isinstance(drafter, Drafter)
+        assert isinstance(drafter, Drafter), (
+            "NgramDrafter must follow the Drafter protocol: a draft_calls attribute set in "
+            "__init__, reset() and propose(context, k, *, key=None)"
+        )
         tokens, logits = drafter.propose([1, 2, 3, 1, 2], 2)
         assert tokens == [3, 1] and logits.shape == (2, 6), (
             f"got {tokens}, logits {logits.shape}: propose find_ngram_match's tokens ([3, 1]) "
@@ -174,7 +183,10 @@ class TestGreedyIsLossless:
         assert_greedy_equal_or_tie(
             target, prompt, result.tokens, want, what="prompt lookup on the bundled target"
         )
-        assert result.draft_calls == 0
+        assert result.draft_calls == 0, (
+            f"prompt lookup runs no draft model, but result.draft_calls = {result.draft_calls}: "
+            "report the drafter's own draft_calls (0 for NgramDrafter)"
+        )
 
     @pytest.mark.parametrize("k", [2, 5])
     def test_model_drafter_is_week1(self, k):
@@ -199,7 +211,14 @@ class TestCalls:
         assert target.tokens_per_call[1:] == [d + 1 for d in result.drafted_per_round], (
             "each verify call feeds [last token, *proposal]: len(proposal) + 1 tokens"
         )
-        assert 0 in result.drafted_per_round and max(result.drafted_per_round) > 0
+        assert 0 in result.drafted_per_round, (
+            f"drafted_per_round={result.drafted_per_round}: a round without an n-gram match is "
+            "still a round: verify the last token alone and record_round(0, 0)"
+        )
+        assert max(result.drafted_per_round) > 0, (
+            f"drafted_per_round={result.drafted_per_round}: no round verified any proposed token; "
+            "feed the drafter's proposal to the verify call and record its length"
+        )
 
     def test_a_short_proposal_is_recorded_at_its_length(self):
         # The 2-gram [0, 1] last occurred at the start, followed by only [2, 0, 1]: a proposal of
@@ -211,7 +230,11 @@ class TestCalls:
             f"drafted_per_round={result.drafted_per_round}: the first proposal had 3 tokens "
             "(K = 4): record the proposal's own length, not K"
         )
-        assert result.tokens_drafted == sum(result.drafted_per_round)
+        assert result.tokens_drafted == sum(result.drafted_per_round), (
+            f"tokens_drafted {result.tokens_drafted} != sum(drafted_per_round) "
+            f"{sum(result.drafted_per_round)}: count rounds only with "
+            "result.record_round(len(proposal), n)"
+        )
 
     def test_no_draft_model_call_when_the_ngram_matches(self):
         target = cyclic_script(16, 4)
@@ -323,16 +346,25 @@ class TestBadInput:
         target = self._target()
         with pytest.raises(ValueError, match="empty"):
             lookup_generate(target, [], 5, drafter=NgramDrafter(64))
-        assert target.calls == 0
+        assert target.calls == 0, (
+            f"the target ran {target.calls} time(s) before the empty-prompt error: validate the "
+            "prompt before any forward pass"
+        )
 
     def test_not_a_drafter(self):
         target = self._target()
         with pytest.raises(TypeError, match="drafter"):
             lookup_generate(target, [1, 2], 5, drafter=object())
-        assert target.calls == 0
+        assert target.calls == 0, (
+            f"the target ran {target.calls} time(s) before the TypeError: check that drafter is a "
+            "Drafter before any forward pass"
+        )
 
     def test_vocabulary_mismatch(self):
         target = self._target()
         with pytest.raises(ValueError, match="vocab|tokens"):
             lookup_generate(target, [1, 2], 5, drafter=NgramDrafter(10))
-        assert target.calls == 0
+        assert target.calls == 0, (
+            f"the target ran {target.calls} time(s) before the vocabulary error: compare the "
+            "drafter's vocabulary with the target's before any forward pass"
+        )

@@ -389,18 +389,27 @@ class TestBadInput:
         draft, target = (CountingModel(m) for m in tiny_pair(0))
         with pytest.raises(ValueError, match="empty"):
             tree_speculative_generate(draft, target, [], 5)
-        assert target.calls == draft.calls == 0
+        assert target.calls == draft.calls == 0, (
+            f"{target.calls} target and {draft.calls} draft calls before the empty-prompt error: "
+            "validate the prompt before any model runs"
+        )
 
     def test_vocabularies_differ(self):
         target = CountingModel(tiny_llama(0))
         draft = CountingModel(tiny_llama(0, vocab_size=32))
         with pytest.raises(ValueError, match="vocab"):
             tree_speculative_generate(draft, target, [1, 2], 5)
-        assert target.calls == draft.calls == 0
+        assert target.calls == draft.calls == 0, (
+            f"{target.calls} target and {draft.calls} draft calls before the vocabulary error: "
+            "compare the vocabularies before any model runs"
+        )
 
     def test_untrimmable_target(self):
         draft, target = tiny_pair(0)
         target = CountingModel(untrimmable(target))
         with pytest.raises(ValueError, match="KVCache|trim"):
             tree_speculative_generate(draft, target, [1, 2], 5)
-        assert target.calls == 0
+        assert target.calls == 0, (
+            f"the target ran {target.calls} time(s) before the cache error: check the target "
+            "(check_tree_model) before any forward pass"
+        )

@@ -161,7 +161,10 @@ class TestBadInput:
         target = CountingModel(target)
         with pytest.raises(ValueError, match="empty"):
             fast_generate(draft, target, [], 5)
-        assert target.calls == 0
+        assert target.calls == 0, (
+            f"the target ran {target.calls} time(s) before the empty-prompt error: validate the "
+            "prompt before any forward pass"
+        )
 
     def test_negative_lookahead(self):
         draft, target = tiny_pair(0)

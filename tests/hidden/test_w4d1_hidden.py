@@ -63,7 +63,9 @@ def test_ngram_drafter_counters():
     # Bugs caught: a k = 0 request counted as a miss (nothing was asked for), and reset()
     # zeroing draft_calls but not hits / misses.
     drafter = NgramDrafter(8)
-    assert drafter.propose([1, 2, 1], 0)[0] == []
+    assert drafter.propose([1, 2, 1], 0)[0] == [], (
+        "propose(context, 0) asks for no tokens: return [] (and a (0, V) logits array)"
+    )
     assert (drafter.hits, drafter.misses) == (0, 0), (
         f"propose(context, 0) counted hits={drafter.hits}, misses={drafter.misses}: a request "
         "for no tokens is neither a hit nor a miss"

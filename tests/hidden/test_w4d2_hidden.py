@@ -63,4 +63,11 @@ def test_zero_tokens_and_depth_zero():
     assert plain.tokens == mlx_lm_greedy(target.wrapped, [3], 8) and draft.calls == 0, (
         "depth=0 is plain target decoding: one node (the root) per round, no draft pass"
     )
-    assert plain.target_calls == 8 and plain.drafted_per_round == [0] * 8
+    assert plain.target_calls == 8, (
+        f"depth=0, 8 tokens after a one-token prompt: expected 8 target calls (nothing to "
+        f"prefill, one call per token), got {plain.target_calls}"
+    )
+    assert plain.drafted_per_round == [0] * 8, (
+        f"drafted_per_round={plain.drafted_per_round}: with depth=0 each round is the root "
+        "alone: record_round(0, 0) once per target call"
+    )
