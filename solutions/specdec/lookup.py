@@ -15,10 +15,11 @@ from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
-from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
+from mlx_lm.models.cache import make_prompt_cache
 
 from specdec.sampling import sample_token
 from specdec.verify import verify_speculation
+from specdec_course.api.caches import rewind  # your Week 1 Day 3 `_rewind`, as course code
 from specdec_course.api.drafting import Drafter
 from specdec_course.api.keys import split_key
 from specdec_course.api.results import GenerationResult
@@ -30,20 +31,6 @@ from specdec_course.api.validation import (
     token_list,
 )
 from specdec_course.api.validation import vocab_size as model_vocab_size
-
-
-# TODO(W4D1): write _rewind(cache, length) for ModelDrafter and lookup_generate.
-#   1. As in Week 1 Day 3 (your decoder.py): trim the cache back to `length` positions with
-#      trim_prompt_cache, and raise if it refuses.
-# BEGIN SOLUTION
-def _rewind(cache: list[Any], length: int) -> None:
-    # Drop cached positions beyond `length`: drafts the target rejected.
-    excess = cache[0].offset - length
-    if excess > 0 and trim_prompt_cache(cache, excess) != excess:
-        raise RuntimeError("the draft's KV cache refused to trim")
-
-
-# END SOLUTION
 
 
 class ModelDrafter:
@@ -102,7 +89,7 @@ class ModelDrafter:
         limit = min(len(self.seen), len(context) - 1)
         while keep < limit and self.seen[keep] == context[keep]:
             keep += 1
-        _rewind(self.cache, keep)
+        rewind(self.cache, keep)
         del self.seen[keep:]
         if k == 0:
             return [], mx.zeros((0, self.vocab_size or 0), dtype=mx.float32)
@@ -298,7 +285,7 @@ def lookup_generate(
         result.tokens.extend(emitted)
         if result.finish_reason == "eos":
             break
-        _rewind(cache, len(context) - 1)
+        rewind(cache, len(context) - 1)
     result.draft_calls = drafter.draft_calls
     return result
     # END SOLUTION

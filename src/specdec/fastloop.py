@@ -25,12 +25,14 @@ host waits changes.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
-from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
+from mlx_lm.models.cache import make_prompt_cache
 
+# Your Week 1 Day 3 `_rewind` as course code: trimming only moves an integer offset per layer,
+# so it costs no sync.
+from specdec_course.api.caches import rewind
 from specdec_course.api.results import GenerationResult
 from specdec_course.api.validation import (
     check_count,
@@ -39,13 +41,6 @@ from specdec_course.api.validation import (
     eos_ids,
     token_list,
 )
-
-
-# Given: trimming is host-side bookkeeping (an integer offset per layer), so it costs no sync.
-def _trim_to(cache: list[Any], length: int) -> None:
-    excess = cache[0].offset - length
-    if excess > 0 and trim_prompt_cache(cache, excess) != excess:
-        raise RuntimeError("a KV cache refused to trim; speculative decoding must rewind it")
 
 
 def greedy_verdict(draft_tokens: mx.array, target_logits: mx.array) -> mx.array:

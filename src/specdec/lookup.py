@@ -19,10 +19,11 @@ from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
-from mlx_lm.models.cache import make_prompt_cache, trim_prompt_cache
+from mlx_lm.models.cache import make_prompt_cache
 
 from specdec.sampling import sample_token
 from specdec.verify import verify_speculation
+from specdec_course.api.caches import rewind  # your Week 1 Day 3 `_rewind`, as course code
 from specdec_course.api.drafting import Drafter
 from specdec_course.api.keys import split_key
 from specdec_course.api.results import GenerationResult
@@ -34,10 +35,6 @@ from specdec_course.api.validation import (
     token_list,
 )
 from specdec_course.api.validation import vocab_size as model_vocab_size
-
-# TODO(W4D1): write _rewind(cache, length) for ModelDrafter and lookup_generate.
-#   1. As in Week 1 Day 3 (your decoder.py): trim the cache back to `length` positions with
-#      trim_prompt_cache, and raise if it refuses.
 
 
 class ModelDrafter:
