@@ -147,6 +147,25 @@ class TestSampling:
                 )
                 assert (tokens[i, n[i] + 1 :] == PLACEHOLDER).all(), "positions after: -1"
 
+    def test_accept_test_and_draw_use_separate_keys(self):
+        # One row per call, over many keys: a bug that feeds the SAME key to the uniforms and
+        # to the correction / bonus draw correlates them inside the row (a rejection, i.e. a
+        # large u, then skews the token drawn), which a big batch of rows hides.
+        p = np.array([[0.40, 0.10, 0.20, 0.30], [0.25, 0.25, 0.25, 0.25]])
+        q = np.array([[0.15, 0.35, 0.30, 0.20]])
+        target, draft = mx.array(np.log(p)[None]), mx.array(np.log(q)[None])
+        keys = mx.random.split(mx.random.key(21), 800)
+        outcomes = Counter()
+        for i in range(800):
+            n, tokens = batched_verify(mx.array([[1]]), target, draft, temperature=1.0, key=keys[i])
+            outcomes[(n.item(), tokens[0, n.item()].item())] += 1
+        assert_follows(
+            outcomes,
+            exact_verify_law([1], p, q, 1),
+            what="(accepted, token) of one K=1 row over 800 keys: the same key used for the "
+            "accept test and for the correction / bonus draw? Split the key into two",
+        )
+
     def test_same_key_same_result(self):
         drafts, target, draft_logits = greedy_case(seed=4)
         a = batched_verify(drafts, target, draft_logits, temperature=1.0, key=mx.random.key(2))

@@ -165,6 +165,27 @@ class TestRaggedBookkeeping:
         )
         assert any(len(r.tokens) == 30 for r in results), "the other rows must go on"
 
+    def test_eos_inside_one_rows_accepted_drafts(self):
+        # A draft that is never wrong: every round of a row accepts all K = 4 drafts, so row
+        # 2's EOS (its 2nd token) is an accepted draft in the MIDDLE of its first round.
+        script = history_hash(V)
+        draft, target = HistoryScripted(V, script), HistoryScripted(V, script)
+        eos = target.greedy(PROMPTS[2], 20)[1]
+        results = batched_speculative_decode(
+            draft, target, PROMPTS, 20, lookahead=4, eos_token_id=eos
+        )
+        wants = [target.greedy(p, 20, eos) for p in PROMPTS]
+        assert len(wants[2]) == 2 and any(len(w) == 20 for w in wants), "test setup"
+        for b, (r, want) in enumerate(zip(results, wants, strict=True)):
+            assert r.tokens == want, (
+                f"row {b}: got {r.tokens}, want {want}: EOS {eos} is an accepted draft inside "
+                "row 2's first round; look for the EOS among ALL emitted tokens of the round "
+                "and cut right after it"
+            )
+        assert results[2].finish_reason == "eos", (
+            f"row 2 stopped at its EOS, finish_reason {results[2].finish_reason!r}, want 'eos'"
+        )
+
     def test_budgets_per_row_including_zero_and_smaller_than_k(self):
         draft, target = scripted_pair()
         draft, target = BatchCounting(draft), BatchCounting(target)

@@ -141,6 +141,31 @@ class TestOneHot:
         )
         assert drafter.draft_calls == 0, "prompt lookup runs no model: draft_calls stays 0"
 
+    def test_k_zero_is_neither_hit_nor_miss(self):
+        drafter = NgramDrafter(6)
+        tokens, logits = drafter.propose([1, 2, 3, 1, 2], 0)
+        assert tokens == [] and logits.shape == (0, 6), (
+            f"k = 0: propose nothing, an empty (0, V) array: got {tokens}, {logits.shape}"
+        )
+        assert (drafter.hits, drafter.misses) == (0, 0), (
+            f"hits/misses {(drafter.hits, drafter.misses)} after one k = 0 request: a k = 0 "
+            "request asks for nothing, so it is neither a hit nor a miss (want (0, 0))"
+        )
+
+
+class _FixedDrafter:
+    """A Drafter that always proposes ``k`` copies of one token and counts its proposals."""
+
+    def __init__(self, token: int, vocab: int):
+        self.token, self.vocab_size, self.draft_calls = token, vocab, 0
+
+    def reset(self) -> None:
+        self.draft_calls = 0
+
+    def propose(self, context, k, *, key=None):
+        self.draft_calls += 1
+        return [self.token] * k, one_hot_logits([self.token] * k, self.vocab_size)
+
 
 class TestGreedyIsLossless:
     @pytest.mark.parametrize("k", [1, 5])
@@ -247,6 +272,21 @@ class TestCalls:
         )
         assert result.tokens == [(2 + i) % 4 for i in range(20)], (
             f"got {result.tokens}: the output must be the target's greedy cycle 2, 3, 0, 1, ..."
+        )
+
+    def test_fallback_only_when_the_first_proposes_nothing(self):
+        second = _FixedDrafter(5, 8)
+        drafter = FallbackDrafter(NgramDrafter(8), second)
+        short = drafter.propose([4, 7, 4], 3)[0]  # the 1-gram [4] is followed by [7, 4] only
+        assert short == [7, 4] and second.draft_calls == 0 and drafter.fallbacks == 0, (
+            f"proposed {short} with {drafter.fallbacks} fallbacks: the n-gram proposed 2 of "
+            "k = 3 tokens, which is a proposal; fall back only when the first drafter proposes "
+            "NOTHING, not when it proposes fewer than k"
+        )
+        missed = drafter.propose([1, 2, 3], 3)[0]
+        assert missed == [5, 5, 5] and drafter.fallbacks == 1, (
+            f"proposed {missed} with {drafter.fallbacks} fallbacks: no n-gram match, so the "
+            "second drafter proposes (want [5, 5, 5] and 1 fallback)"
         )
 
     def test_the_model_drafts_when_nothing_matches(self):

@@ -173,6 +173,9 @@ MUTANTS: tuple[Mutant, ...] = (
       "            else:\n                self.misses += 1\n",
       "        if tokens:\n            self.hits += 1\n"
       "        else:\n            self.misses += 1\n"),
+    M("w4d1", "lookup", "falls back when the n-gram proposes fewer than k tokens",
+      "if tokens or k == 0:",
+      "if len(tokens) == k:"),
     M("w4d1", "lookup", "prefills the target even for max_tokens = 0",
       "    if max_tokens == 0:\n        return result\n",
       ""),
