@@ -2,10 +2,12 @@
 
 By default this is the pair bundled in ``<repo>/models`` (trained by
 ``specdec train-models``); any two mlx-lm paths or Hugging Face repo names can
-be passed instead. Speculative decoding compares token *ids* proposed by one
-model with those scored by the other, so the pair must share a vocabulary and
-an end-of-sequence id; :func:`load_pair` refuses a mismatched pair up front
-with a message saying what to do, rather than producing silent garbage.
+be passed instead, and ``"smollm2"`` names SmolLM2-135M-Instruct, converted offline
+from its installed wheel (:mod:`specdec_course.api.smollm2`). Speculative decoding
+compares token *ids* proposed by one model with those scored by the other, so the
+pair must share a vocabulary and an end-of-sequence id; :func:`load_pair` refuses a
+mismatched pair up front with a message saying what to do, rather than producing
+silent garbage.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from mlx_lm.tokenizer_utils import TokenizerWrapper
 
 from specdec_course.api.validation import shared_vocab_size
 from specdec_course.api.validation import vocab_size as vocab_size_of
-from specdec_course.core.paths import MODELS_DIR
+from specdec_course.core.paths import MODELS_DIR, SMOLLM2_NAMES
 
 TARGET_NAME = "specdec-target"
 DRAFT_NAME = "specdec-draft"
@@ -50,8 +52,9 @@ def _vocab_and_eos(tokenizer: Any) -> tuple[dict[str, int], set[int]]:
     return dict(inner.get_vocab()), set(eos)
 
 
-def check_compatible(draft_tok: Any, target_tok: Any, draft_name: str = "draft",
-                     target_name: str = "target") -> None:
+def check_compatible(
+    draft_tok: Any, target_tok: Any, draft_name: str = "draft", target_name: str = "target"
+) -> None:
     """Raise :class:`ModelPairError` unless both tokenizers map tokens to ids identically."""
     d_vocab, d_eos = _vocab_and_eos(draft_tok)
     t_vocab, t_eos = _vocab_and_eos(target_tok)
@@ -100,10 +103,23 @@ class VocabSlice:
         return getattr(self.model, name)
 
 
+def _source(name: str) -> str:
+    """A SmolLM2 name -> its converted folder (converting on first use); others unchanged."""
+    if name not in SMOLLM2_NAMES:
+        return name
+    from specdec_course.api.smollm2 import SmolLM2Error, resolve
+
+    try:
+        return resolve(name)
+    except SmolLM2Error as err:
+        raise ModelPairError(str(err)) from None
+
+
 def _load(path_or_repo: str) -> tuple[nn.Module, TokenizerWrapper]:
     """``mlx_lm.load`` with a one-line error instead of a stack trace."""
     from mlx_lm import load
 
+    path_or_repo = _source(path_or_repo)
     try:
         model, tokenizer = load(path_or_repo)
     except Exception as exc:  # noqa: BLE001 - re-raised as a clean, actionable message
@@ -143,6 +159,13 @@ def load_pair(
     different sizes around that one tokenizer come back as :class:`VocabSlice`
     wrappers, both scoring exactly the tokenizer's ids.
     """
+    if draft is None and target in SMOLLM2_NAMES:
+        raise ModelPairError(
+            f"{target!r} has no offline draft model (the bundled draft has another tokenizer): "
+            "use prompt lookup (`specdec demo --target smollm2`, `specdec bench --week4 "
+            "--target smollm2`), or make it the draft of a larger SmolLM2 (`--draft smollm2 "
+            "--target HuggingFaceTB/SmolLM2-360M-Instruct`, with internet)"
+        )
     draft_src = draft if draft is not None else str(bundled_model_path(DRAFT_NAME))
     target_src = target if target is not None else str(bundled_model_path(TARGET_NAME))
     if float32 is None:
@@ -161,3 +184,19 @@ def load_pair(
     if size is not None and vocab_size_of(draft_model) != vocab_size_of(target_model):
         return VocabSlice(draft_model, size), VocabSlice(target_model, size), target_tok
     return draft_model, target_model, target_tok
+
+
+def load_target(name: str, *, float32: bool = False) -> tuple[nn.Module, TokenizerWrapper]:
+    """Load one model for drafter-free decoding (prompt lookup): ``(model, tokenizer)``.
+
+    ``name`` is what :func:`load_pair` accepts for ``target`` (a SmolLM2 name, a local
+    mlx-lm folder or a hub name); ``float32`` upcasts the weights.
+
+    Raises:
+        ModelPairError: when it cannot be loaded (one line saying why).
+    """
+    model, tokenizer = _load(name)
+    if float32:
+        model.set_dtype(mx.float32)
+        mx.eval(model.parameters())
+    return model, tokenizer

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from specdec_course.core.paths import SMOLLM2_NAMES
+
 # A Hugging Face repo id: owner/name, letters, digits, "-", "_", "." only.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -111,8 +113,11 @@ def model_source(text: str) -> str:
 
     A value that looks local (see :func:`looks_local`) must be an existing folder holding
     ``config.json``; it never reaches the network. Only ``owner/name`` goes to the hub, and
-    with ``HF_HUB_OFFLINE`` set it must already be in the local hub cache.
+    with ``HF_HUB_OFFLINE`` set it must already be in the local hub cache. The SmolLM2 names
+    (``smollm2``: SmolLM2-135M-Instruct from its installed wheel) pass as they are.
     """
+    if text in SMOLLM2_NAMES:
+        return text
     if looks_local(text):
         path = Path(text).expanduser()
         if not path.exists():

