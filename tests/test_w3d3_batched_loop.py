@@ -235,7 +235,11 @@ class TestCalls:
             sum(r.rounds > i for r in results) for i in range(rounds)
         ], "finished rows must leave the batch (filter_rows) right after their last round"
         for b, r in enumerate(results):
-            assert r.target_calls == 1 + r.rounds, f"row {b}: target_calls = prefill + its rounds"
+            assert r.target_calls == 1 + r.rounds, (
+                f"row {b} (prompt {PROMPTS[b]}): target_calls {r.target_calls}, want the batched "
+                f"prefill + its {r.rounds} rounds = {1 + r.rounds}. The prefill counts for EVERY "
+                "live row in it, a one-token prompt's all-padding row included"
+            )
         lengths = [length for _, length in target.shapes[1:]]
         assert all(length <= 5 for length in lengths), f"verify calls fed {lengths} tokens"
         assert draft.calls == 1 + sum(length - 1 for length in lengths), (

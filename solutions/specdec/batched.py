@@ -85,7 +85,10 @@ def batched_speculative_decode(
         following the target's distribution exactly. ``target_calls`` and
         ``draft_calls`` count the forward passes the row took part in
         (prefills included); per-round counts are the row's own (its drafted
-        count and accepted count).
+        count and accepted count). A row whose prompt is one token has
+        nothing to prefill, yet its (all-padding) row is in the batched
+        prefill that longer prompts need, so that call counts for it too;
+        only when every prompt is one token is there no prefill call.
 
     Raises:
         TypeError, ValueError: for an empty batch, an empty prompt, bad
