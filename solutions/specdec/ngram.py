@@ -98,7 +98,7 @@ def one_hot_logits(tokens: list[int], vocab_size: int) -> mx.array:
     Returns:
         float32 ``(n, V)``: 0 at ``tokens[i]`` in row ``i``, ``ONE_HOT_OFF`` (-1e4) elsewhere,
         so ``softmax(row / T)`` is one-hot for every temperature the course uses, and no
-        ``-inf`` can make it NaN.
+        ``-inf`` can make arithmetic on the logits NaN (``0 * -inf``, ``-inf - -inf``).
     """
     # TODO(W4D1): one row per token: 0 at the token, ONE_HOT_OFF elsewhere, float32 (n, V).
     #   1. n == 0: return an empty float32 array of shape (0, V).

@@ -47,11 +47,13 @@ class Drafter(Protocol):
             ``(n, V)`` whose row ``i`` is the distribution ``tokens[i]`` was drawn from
             at the generation's temperature. A deterministic proposal is a one-hot
             distribution: logits 0 at the token and a large *finite* negative number
-            elsewhere (``-inf`` would turn ``softmax`` into NaN).
+            elsewhere (``softmax`` would cope with ``-inf``, but ``0 * -inf`` and
+            ``-inf - -inf`` are NaN in any arithmetic around it).
         """
         ...
 
 
 #: The "log of zero" a one-hot proposal uses off its token: exp(-1e4 / T) is exactly 0.0 in
-#: float32 for every T <= 50, yet the number is finite, so softmax's max-subtraction stays NaN-free.
+#: float32 for every T <= 50, yet the number is finite, so masking (0 * x) or subtracting rows
+#: of logits never makes NaN, as -inf would.
 ONE_HOT_OFF = -1.0e4

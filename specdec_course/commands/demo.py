@@ -158,14 +158,17 @@ def demo(console: Console, *, prompt: str, lookahead: int, max_tokens: int, temp
 
     table = Table(title="speculative vs target-only, same prompt, same process")
     # Short headers (legend below) so the table fits an 80-column terminal.
-    for col in ("", "tokens", "seconds", "tokens/s", "target", "draft", "α"):
+    for col in ("", "tokens", "seconds", "tokens/s", "target", "draft", "acc/drafted"):
         table.add_column(col, justify="right", no_wrap=True)
     table.add_row("target-only", str(len(base.tokens)), f"{base_s:.2f}", f"{len(base.tokens) / base_s:.1f}",
                   str(base.target_calls), "0", "-")
     table.add_row("speculative", str(len(spec.tokens)), f"{spec_s:.2f}", f"{len(spec.tokens) / spec_s:.1f}",
                   str(spec.target_calls), str(spec.draft_calls), f"{spec.acceptance_rate:.2f}")
     console.print(table)
-    console.print("[dim]target, draft: forward passes of each model; α: accepted / drafted tokens[/dim]")
+    # Not "α": accepted / drafted also counts the never-examined drafts after a rejection,
+    # so it is biased low and falls with K (Week 2 Day 2).
+    console.print("[dim]target, draft: forward passes of each model; "
+                  "acc/drafted: accepted / drafted draft tokens[/dim]")
     speedup = (len(spec.tokens) / spec_s) / (len(base.tokens) / base_s)
     same = spec.tokens == base.tokens
     if temperature == 0:

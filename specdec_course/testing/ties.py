@@ -2,9 +2,10 @@
 
 On a GPU (Metal, CUDA) the same model gives slightly different logits for the same position
 when the call's shape differs: one (K+1)-token verify pass reduces in another order than K+1
-single-token steps, and float32 matmuls may run on TF32 tensor cores (10-bit mantissa). The
-issue that motivated this module measured ~2e-3 between cached step-by-step logits and one
-full pass of the tiny float32 test models on CUDA; bfloat16 logits move by whole ulps.
+single-token steps, and on NVIDIA GPUs float32 matmuls may run on TF32 tensor cores (10-bit
+mantissa; Apple GPUs have no TF32). On MLX's CUDA backend the tiny float32 test models
+differed by ~2e-3 between cached step-by-step logits and one full pass; bfloat16 logits move
+by whole ulps. 2**-10 is therefore a deliberately loose float32 tolerance, not its precision.
 
 One notion serves the tests and the bench alike:
 

@@ -36,7 +36,7 @@ def logits_to_probs(logits: mx.array, temperature: float = 1.0) -> mx.array:
     """
     # TODO(W1D1): turn logits into float32 probabilities at temperature T.
     #   1. Refuse a negative, NaN or infinite temperature with a ValueError.
-    #   2. Cast the logits to float32 before any arithmetic (bf16 keeps only ~3 digits).
+    #   2. Cast the logits to float32 before any arithmetic (bf16 keeps only ~2.4 digits).
     #   3. T = 0: a one-hot vector on the argmax of the last axis (greedy).
     #   4. T > 0: subtract the row maximum (no overflow), divide by T, exp, normalise.
     raise NotImplementedError(

@@ -35,6 +35,8 @@ def test_demo_on_the_reference_is_lossless():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "identical output: yes" in proc.stdout
     assert "BLAS:" in proc.stdout
+    # accepted / drafted is not α (biased low, falls with K): the column says what it is.
+    assert "acc/drafted: accepted / drafted" in proc.stdout, "the demo labels accepted/drafted as α"
 
 
 def test_unwritten_tasks_get_a_message_not_a_traceback():
