@@ -7,9 +7,18 @@ import numpy as np
 import pytest
 
 from specdec.decoder import SpeculativeDecoder
+from specdec_course.testing import (
+    CountingModel,
+    MarkovModel,
+    ScriptedModel,
+    exact_next_distribution,
+    exact_sequence_distribution,
+    perturbed,
+    random_markov,
+    tiny_pair,
+)
+from specdec_course.testing.diffs import token_mismatch
 from specdec_course.testing.stats import assert_follows
-from specdec_course.testing import CountingModel, MarkovModel, ScriptedModel, exact_next_distribution, \
-    exact_sequence_distribution, perturbed, random_markov, tiny_pair
 from specdec_course.testing.ties import assert_greedy_equal_or_tie
 from tests.w1_helpers import BUNDLED_PROMPTS, bundled_greedy, bundled_pair, mlx_lm_greedy
 
@@ -33,11 +42,11 @@ class TestGreedyIsLossless:
         draft, target = tiny_pair(seed)
         want = mlx_lm_greedy(target, prompt, 30)
         result = SpeculativeDecoder(draft, target, k).generate(mx.array(prompt), 30)
-        i = first_difference(result.tokens, want)
-        assert result.tokens == want, (
-            f"K={k}: speculative output differs from target-only greedy at token {i} "
-            f"(got {result.tokens[i:i + 3]}, want {want[i:i + 3]}). Likely: a KV cache not rewound to the "
-            "accepted length, or the wrong row of the target logits used for a draft position"
+        assert result.tokens == want, token_mismatch(
+            result.tokens, want,
+            "a KV cache not rewound to the accepted length, or the wrong row of the target "
+            "logits used for a draft position",
+            what=f"K={k}: speculative output against target-only greedy",
         )
 
     # Two cases keep the day under 15 s with the 12-layer bundled target; the tiny

@@ -13,6 +13,7 @@ from specdec_course.testing import (
     random_markov,
     tiny_llama,
 )
+from specdec_course.testing.diffs import token_mismatch
 from specdec_course.testing.stats import assert_follows
 from specdec_course.testing.ties import logit_atol
 from tests.w1_helpers import mlx_lm_greedy
@@ -21,7 +22,6 @@ from tests.w3_helpers import (
     BatchMarkov,
     HistoryScripted,
     clear_ragged_prompts,
-    first_difference,
     history_hash,
 )
 
@@ -115,11 +115,12 @@ class TestBatchedGenerate:
         results = batched_generate(model, prompts, 20)
         assert len(results) == batch, f"one result per prompt: got {len(results)} for {batch}"
         for b, (p, r, want) in enumerate(zip(prompts, results, wants, strict=True)):
-            i = first_difference(r.tokens, want)
-            assert r.tokens == want, (
-                f"row {b} (prompt length {len(p)}) of a batch of {batch}: batched greedy differs "
-                f"from single-sequence greedy at token {i} (got {r.tokens[i : i + 3]}, want "
-                f"{want[i : i + 3]}). Padding visible, or the wrong column's logits?"
+            assert r.tokens == want, token_mismatch(
+                r.tokens,
+                want,
+                "padding visible, or the wrong column's logits",
+                what=f"row {b} (prompt length {len(p)}) of a batch of {batch} against "
+                "single-sequence greedy",
             )
             assert r.target_calls == len(r.tokens) == 20, (
                 f"row {b}: {r.target_calls} target calls for {len(r.tokens)} tokens: count the "

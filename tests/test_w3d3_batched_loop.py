@@ -14,6 +14,7 @@ from specdec_course.testing import (
     tiny_llama,
     tiny_pair,
 )
+from specdec_course.testing.diffs import token_mismatch
 from specdec_course.testing.stats import assert_follows
 from specdec_course.testing.ties import assert_greedy_equal_or_tie
 from tests.w1_helpers import BUNDLED_PROMPTS, bundled_greedy, bundled_pair
@@ -50,11 +51,12 @@ def check_rows(results, target, prompts, budgets, what, eos=None):
     assert len(results) == len(prompts), f"one result per prompt, in order: got {len(results)}"
     for b, (p, r) in enumerate(zip(prompts, results, strict=True)):
         want = target.greedy(p, budgets[b], eos)
-        i = first_difference(r.tokens, want)
-        assert r.tokens == want, (
-            f"{what}: row {b} (prompt length {len(p)}) differs from single-sequence greedy at "
-            f"token {i} (got {r.tokens[i : i + 3]}, want {want[i : i + 3]}). Likely: a row's "
-            "caches not rewound by its OWN count (K - accepted), or padding visible"
+        assert r.tokens == want, token_mismatch(
+            r.tokens,
+            want,
+            "a row's caches not rewound by its OWN count (K - accepted), or padding visible",
+            what=f"{what}: row {b} (prompt length {len(p)}, max_tokens {budgets[b]}) against "
+            "single-sequence greedy",
         )
 
 

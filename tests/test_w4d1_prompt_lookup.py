@@ -20,6 +20,7 @@ from specdec_course.testing import (
     random_markov,
     tiny_pair,
 )
+from specdec_course.testing.diffs import token_mismatch
 from specdec_course.testing.ties import assert_greedy_equal_or_tie
 from tests.w1_helpers import BUNDLED_PROMPTS, bundled_greedy, bundled_pair, mlx_lm_greedy
 
@@ -179,11 +180,12 @@ class TestGreedyIsLossless:
         want = mlx_lm_greedy(target, prompt, 30)
         drafter = NgramDrafter(target.args.vocab_size)
         result = lookup_generate(target, prompt, 30, drafter=drafter, lookahead=k)
-        i = first_difference(result.tokens, want)
-        assert result.tokens == want, (
-            f"K={k}: output differs from target-only greedy at token {i} (got "
-            f"{result.tokens[i : i + 3]}, want {want[i : i + 3]}): rewind the target cache to "
-            "the accepted length, and verify [last token, *proposal] in one call"
+        assert result.tokens == want, token_mismatch(
+            result.tokens,
+            want,
+            "the target cache not rewound to the accepted length, or [last token, *proposal] "
+            "not verified in one call",
+            what=f"K={k}: output against target-only greedy",
         )
         assert result.tokens_drafted > 0, "the repeating prompt must give n-gram proposals"
 
