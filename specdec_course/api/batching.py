@@ -272,7 +272,20 @@ def rewind_rows(cache: list[RaggedKVCache], counts: mx.array | Sequence[int]) ->
 
 
 def filter_rows(cache: list[RaggedKVCache], keep: Sequence[int]) -> None:
-    """Keep only rows ``keep`` (indices into the current batch, in order) in every layer."""
+    """Keep only rows ``keep`` (indices into the current batch, in order) in every layer.
+
+    Raises:
+        ValueError: when ``keep`` is not increasing positions ``0 .. B-1`` of the current
+            batch (original row numbers, once rows have left, point past its end).
+    """
+    positions = [int(i) for i in (keep.tolist() if isinstance(keep, mx.array) else keep)]
+    batch = cache[0].batch_size if cache else 0
+    if any(i < 0 or i >= batch for i in positions) or positions != sorted(set(positions)):
+        raise ValueError(
+            f"filter_rows: keep={positions} for a cache of {batch} rows: pass increasing "
+            f"positions in the CURRENT batch (0 .. {batch - 1}), not original row numbers "
+            "(after rows have left, row b is no longer at position b)"
+        )
     for layer in cache:
         layer.filter(keep)
 
