@@ -1,96 +1,69 @@
-"""``specdec grade SUBMISSION [--hidden] [--out DIR]``: score a student's checkout.
+"""``specdec grade SUBMISSION [--hidden] [--out DIR]``: score an untrusted submission.
 
-The grader never imports student code itself. Each chapter day runs in its own
-pytest subprocess with ``$SPECDEC_IMPL_PATH`` pointing at the submission (see
-``core/impl.py``), a per-test timeout (pytest-timeout) and a wall-clock cap for
-the whole day, so an endless loop, ``sys.exit``, a segfault, an exception at
-import time or a huge allocation costs that day's points and nothing else.
-Tests are counted against the list collected on the stubs (always importable),
-so a test that never reported (its run crashed or was killed) counts as an error.
+The submission is hostile code that wants points, the hidden tests or the reference, or
+wants to harm later grades (the threat model is in ``book/src/instructors.md``). The grader
+never imports it. Per day, in this order:
 
-Points come from ``rubric.toml`` next to this module: points per day, the
-share earned by the hidden tests, partial credit by tests passed. The result is
-written as ``grade.json`` and ``junit.xml`` and printed as a table; the exit
-status is 0 whatever the grade (a grader is not a test), non-zero only when the
-grader itself cannot work.
+1. the rubric is read and hashed, the reference's timings read (before any student code);
+2. the submission's task modules (by name) pass the static check (``static_check.py``) or
+   are replaced by their stubs, and their days score 0 with the rule they broke;
+3. a fresh read-only grading tree is built (``tree.py``): handout files, that day's hidden
+   tests, the submission's modules; no reference, rubric or grader;
+4. the worker runs there, contained (``procs.py``) and walled (``sandbox.py``), and sends
+   signed verdicts for the expected ids in order (``session.py``, ``channel.py``);
+5. every process of the day is killed, the tree removed, the day scored.
+
+Points: each day is worth its rubric points; with ``--hidden`` a share of them comes from
+the hidden tests. Within a part, the points are split between the **tasks** (a test class is
+one task's tests; a test outside a class stands alone), and a task earns its share only when
+all its tests pass: a sampler that fails one statistical law has not written the sampler.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
+import tempfile
 import time
-import tomllib
-import xml.etree.ElementTree as ET
+from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-from rich.console import Console
-from rich.table import Table
 
 from specdec_course.core.blas import fast_blas_env
 from specdec_course.core.cmdline import default_workers
 from specdec_course.core.impl import ENV_VAR, PATH_VAR
 from specdec_course.core.paths import HIDDEN_TESTS_DIR, REPO_ROOT, day_test_files
 from specdec_course.core.tasks import CHAPTERS, Chapter
+from specdec_course.grading.procs import chown_scratch, contain
+from specdec_course.grading.report import cap, print_grade, write_reports
+from specdec_course.grading.rubric import (
+    RUBRIC_PATH,
+    GradeError,
+    Rubric,
+    day_times,
+    load_rubric,
+    load_timings,
+)
+from specdec_course.grading.session import DayRun, run_day
+from specdec_course.grading.static_check import check_package
+from specdec_course.grading.tree import build_tree, remove_tree, submitted_files, task_modules
 
-RUBRIC_PATH = Path(__file__).resolve().parent / "rubric.toml"
-
-
-class GradeError(RuntimeError):
-    """The grader cannot work (bad submission path, bad rubric, no tests)."""
-
-
-@dataclass(frozen=True)
-class DayRule:
-    """One chapter day's line of the rubric."""
-
-    points: float
-    hidden_share: float
-    test_timeout_s: float
-    day_cap_s: float
-
-
-def load_rubric(path: Path = RUBRIC_PATH) -> dict[str, DayRule]:
-    """The rubric per chapter marker (``"w1d4"``), every registered day included.
-
-    Raises:
-        GradeError: for a rubric that is missing, not TOML, or has a bad value.
-    """
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise GradeError(f"cannot read the rubric {path}: {err}") from err
-    defaults = data.get("defaults", {})
-    days = data.get("days", {})
-    unknown = sorted(set(days) - {c.marker for c in CHAPTERS})
-    if unknown:
-        raise GradeError(f"rubric {path} names days that are not chapters: {unknown}")
-    rules = {}
-    for ch in CHAPTERS:
-        merged = {**defaults, **days.get(ch.marker, {})}
-        try:
-            rule = DayRule(*(float(merged[k]) for k in DayRule.__dataclass_fields__))
-        except (KeyError, TypeError, ValueError) as err:
-            raise GradeError(f"rubric {path}: day {ch.marker} lacks a valid {err}") from err
-        if rule.points < 0 or not 0 <= rule.hidden_share <= 1 or rule.test_timeout_s <= 0:
-            raise GradeError(f"rubric {path}: day {ch.marker} has an out-of-range value {rule}")
-        rules[ch.marker] = rule
-    return rules
+__all__ = ["GradeError", "RUBRIC_PATH", "grade_submission", "load_rubric", "print_grade"]
+GRADER_VERSION = "2"
+#: The whole submission's wall-clock cap (every day together), in seconds.
+SUBMISSION_CAP_S = 900.0
 
 
 def submission_root(path: str | Path) -> Path:
-    """The folder to put first on ``sys.path``: the one holding ``specdec/``.
+    """The folder holding the submission's ``specdec/`` package.
 
     Accepts a student repository (``REPO/src/specdec``), a folder holding the
     package (``solutions/``) or the package itself (``.../specdec``).
 
     Raises:
-        GradeError: when no ``specdec/__init__.py`` is found there.
+        GradeError: when no ``specdec/`` package is found there.
     """
     path = Path(path).resolve()
     for root in (path / "src", path, path.parent):
@@ -104,94 +77,26 @@ def submission_root(path: str | Path) -> Path:
     )
 
 
-def day_files(ch: Chapter, hidden: bool) -> tuple[list[str], list[str]]:
-    """(public, hidden) test files of one day, relative to the repository root."""
-    public = [str(p.relative_to(REPO_ROOT)) for p in day_test_files(ch.marker)]
-    secret = (
-        [str(p.relative_to(REPO_ROOT)) for p in day_test_files(ch.marker, hidden=True)]
-        if hidden
-        else []
-    )
-    return public, secret
-
-
-def _env(extra: dict[str, str]) -> dict[str, str]:
+def _env() -> dict[str, str]:
     env = {k: v for k, v in fast_blas_env(os.environ).items() if k not in (ENV_VAR, PATH_VAR)}
-    return {**env, "PYTHONDONTWRITEBYTECODE": "1", **extra}
+    return {**env, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def collect_expected(files: list[str]) -> list[str]:
-    """Node ids of ``files`` as collected on this repository's stubs.
+    """Node ids of ``files`` as collected on this repository's stubs (never student code).
 
     Raises:
         GradeError: if the stubs' collection fails (the course itself is broken).
     """
     if not files:
         return []
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--collect-only",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--impl",
-        "src",
-        *files,
-    ]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=_env({}), capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    cmd += ["--impl", "src", *files]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True)
     ids = [line.strip() for line in proc.stdout.splitlines() if "::" in line]
     if proc.returncode != 0 or not ids:
         raise GradeError(f"collecting {files} on the stubs failed:\n{proc.stdout[-2000:]}")
     return ids
-
-
-def run_day(
-    files: list[str], root: Path, rule: DayRule, workdir: Path, marker: str
-) -> tuple[list[dict], str]:
-    """Run one day's tests on the submission; (records, note about the run)."""
-    stream = workdir / f"{marker}.jsonl"
-    stream.unlink(missing_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--no-header",
-        f"--timeout={rule.test_timeout_s:g}",
-        "--specdec-stream",
-        str(stream),
-        *files,
-    ]
-    note = ""
-    # A session of its own, so a cap kills every process the student code started.
-    proc = subprocess.Popen(
-        cmd,
-        cwd=REPO_ROOT,
-        env=_env({PATH_VAR: str(root)}),
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=rule.day_cap_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        note = f"stopped at the day's cap of {rule.day_cap_s:g} s"
-    if proc.returncode is not None and proc.returncode < 0 and not note:
-        note = f"the test run died with signal {-proc.returncode}"
-    records = (
-        [json.loads(line) for line in stream.read_text().splitlines()] if stream.exists() else []
-    )
-    if not records and not note:
-        tail = (out or "").strip().splitlines()[-3:]
-        note = "no test ran: " + " / ".join(tail)[:300]
-    return records, note
 
 
 @dataclass
@@ -207,49 +112,57 @@ class DayGrade:
     errored: int = 0
     not_written: list[str] = field(default_factory=list)
     first_failure: str = ""
+    first_failure_hidden: bool = False
     note: str = ""
+    seconds: float = 0.0
     tests: list[dict] = field(default_factory=list)
 
 
-def grade_day(
-    ch: Chapter, root: Path, rule: DayRule, expected: dict[str, list[str]], workdir: Path
-) -> DayGrade:
-    """Run and score one chapter day.
+def _modules_of(ch: Chapter) -> set[str]:
+    return {task.split(".")[0] for task in ch.tasks}
 
-    Args:
-        ch: the chapter.
-        root: the folder holding the submission's ``specdec``.
-        rule: the day's rubric line.
-        expected: node ids per test file (collected on the stubs); hidden files
-            are those under ``tests/hidden``.
-        workdir: where the run's record stream goes.
-    """
-    files = list(expected)
-    hidden = [f for f in files if f.startswith("tests/hidden/")]
-    grade = DayGrade(ch.marker, ch.title, 0.0, rule.points)
-    found, grade.note = run_day(files, root, rule, workdir, ch.marker)
-    by_id = {r["nodeid"]: r for r in found}
-    for part, share in (
-        ([f for f in files if f not in hidden], 1.0 - rule.hidden_share if hidden else 1.0),
-        (hidden, rule.hidden_share),
+
+def _task_of(nodeid: str) -> str:
+    parts = nodeid.split("::")
+    return "::".join(parts[:2]) if len(parts) > 2 else nodeid
+
+
+def score_day(ch: Chapter, rule, ids: dict[str, list[str]], run: DayRun, note: str) -> DayGrade:
+    """Points and per-test records of one day from its run (see the module docstring)."""
+    grade = DayGrade(ch.marker, ch.title, 0.0, rule.points, note=note)
+    hidden = {f for f in ids if f.startswith("tests/hidden/")}
+    public_share = 1.0 - rule.hidden_share if hidden else 1.0
+    missing = "; ".join(run.collect_errors) or "; ".join(run.notes) or "did not report"
+    for files, share, is_hidden in (
+        ([f for f in ids if f not in hidden], public_share, False),
+        (sorted(hidden), rule.hidden_share, True),
     ):
-        ids = [n for f in part for n in expected[f]]
-        if not ids:
+        part = [n for f in files for n in ids[f]]
+        if not part:
             continue
-        passed = sum(by_id.get(n, {}).get("outcome") == "passed" for n in ids)
-        grade.points += rule.points * share * passed / len(ids)
-        for nodeid in ids:
-            rec = by_id.get(nodeid) or {
-                "outcome": "error",
-                "message": grade.note or "did not report",
-            }
+        tasks: dict[str, list[bool]] = defaultdict(list)
+        for nodeid in part:
+            rec = run.results.get(nodeid) or {"outcome": "error", "message": missing}
+            if run.anomaly:
+                rec = {"outcome": "error", "exception": "Anomaly", "message": run.anomaly}
+            if note.startswith("static check"):
+                rec = {"outcome": "error", "exception": "StaticCheck", "message": note}
+            outcome = rec.get("outcome") if rec.get("outcome") in ("passed", "failed",
+                                                                    "skipped") else "error"
+            tasks[_task_of(nodeid)].append(outcome == "passed")
             grade.tests.append(
                 {
                     "nodeid": nodeid,
-                    "hidden": part is hidden,
-                    **{k: rec.get(k) for k in ("outcome", "exception", "message", "unwritten")},
+                    "hidden": is_hidden,
+                    "outcome": outcome,
+                    "exception": cap(rec.get("exception"), 60) or None,
+                    "message": cap(rec.get("message")),
+                    "unwritten": cap(rec.get("unwritten"), 80) or None,
+                    "duration": rec.get("duration"),
                 }
             )
+        earned = sum(all(results) for results in tasks.values())
+        grade.points += rule.points * share * earned / len(tasks)
     grade.points = round(grade.points, 3)
     grade.passed = sum(t["outcome"] == "passed" for t in grade.tests)
     grade.errored = sum(t["outcome"] == "error" for t in grade.tests)
@@ -259,39 +172,103 @@ def grade_day(
     if bad:
         first = bad[0]
         name = first["nodeid"].split("::", 1)[-1]
-        grade.first_failure = f"{name}: {first['exception'] or ''} {first['message']}".strip()
+        grade.first_failure = cap(f"{name}: {first['exception'] or ''} {first['message']}".strip())
+        grade.first_failure_hidden = first["hidden"]
     elif grade.not_written:
-        grade.first_failure = "not written yet: " + ", ".join(grade.not_written)
+        grade.first_failure = cap("not written yet: " + ", ".join(grade.not_written))
+    if run.anomaly:
+        grade.note = cap(f"anomaly on the verdict channel, the day earns nothing: {run.anomaly}")
+    elif run.notes and not grade.note:
+        grade.note = cap("; ".join(dict.fromkeys(run.notes)))
+    if run.leftovers:
+        grade.note = cap(f"{grade.note}; killed {run.leftovers} leftover process(es)".strip("; "))
     return grade
 
 
-def write_junit(grades: list[DayGrade], path: Path) -> None:
-    """One ``<testsuite>`` per day, one ``<testcase>`` per test (JUnit XML for CI / LMS)."""
-    suites = ET.Element("testsuites", name="specdec grade")
-    for g in grades:
-        suite = ET.SubElement(
-            suites,
-            "testsuite",
-            name=g.day,
-            tests=str(len(g.tests)),
-            failures=str(g.failed),
-            errors=str(g.errored),
+def _lost_to(ch: Chapter, run: DayRun) -> str:
+    """A note when the day's tests could not even be imported because of another module."""
+    own = _modules_of(ch)
+    for error in run.collect_errors:
+        for ch2 in CHAPTERS:
+            for module in _modules_of(ch2) - own:
+                if f"specdec/{module}.py" in error or f"specdec.{module}" in error:
+                    return cap(f"lost to specdec/{module}.py ({ch2.label}'s module): {error}")
+    return cap(f"could not import the tests: {run.collect_errors[0]}") if run.collect_errors else ""
+
+
+def _hide_list(submission: Path, out: Path) -> list[Path]:
+    # Everything of the instructor's checkout but the environment and the public models,
+    # the grader's output, and the folder the submissions sit in.
+    keep = {".venv", "models"}
+    hide = [p for p in REPO_ROOT.iterdir() if p.name not in keep]
+    for extra in (out.resolve(), submission.resolve(), submission.resolve().parent):
+        if extra != Path("/") and extra not in hide:
+            hide.append(extra)
+    return hide
+
+
+def _grade_one_day(
+    ch: Chapter,
+    *,
+    rubric: Rubric,
+    ids: dict[str, list[str]],
+    modules: dict[str, Path | None],
+    static_note: str,
+    hidden: bool,
+    hide: list[Path],
+    deadline: float,
+    timings: dict[str, float],
+) -> DayGrade:
+    rule = rubric[ch.marker]
+    all_ids = [n for f in ids for n in ids[f]]
+    if time.monotonic() >= deadline:
+        run = DayRun(notes=["not graded: the submission's time cap was reached"])
+        return score_day(ch, rule, ids, run, "")
+    start = time.monotonic()
+    base = Path(tempfile.mkdtemp(prefix=f"specdec-grade-{ch.marker}-"))
+    try:
+        base.chmod(0o711)  # the worker's user may pass through, not list
+        stage, scratch = base / "stage", base / "scratch"
+        tree = build_tree(base / "tree", ch.marker, hidden=hidden, modules=modules)
+        needed = [Path(p).resolve() for p in (sys.prefix, sys.base_prefix, base)]
+        needed.append((REPO_ROOT / "models").resolve())
+        containment = contain(hide, needed, stage)
+        chown_scratch(scratch, containment)
+        if containment.uid is not None and (tree / "tests" / "hidden").is_dir():
+            # Only this day's worker may read this day's hidden tests.
+            for f in (tree / "tests" / "hidden").iterdir():
+                os.chown(f, containment.uid, containment.uid)
+            os.chown(tree / "tests" / "hidden", containment.uid, containment.uid)
+        per_test, budget = day_times(rule, all_ids, timings)
+        run = run_day(
+            tree,
+            scratch,
+            all_ids,
+            test_timeout_s=per_test,
+            budget_s=min(budget, max(1.0, deadline - time.monotonic())),
+            containment=containment,
+            readable=[tree / "src", tree / "specdec_course", (REPO_ROOT / "models").resolve()],
+            hide=[REPO_ROOT],
+            log=base / "worker.log",
         )
-        for t in g.tests:
-            classname, _, name = t["nodeid"].rpartition("::")
-            case = ET.SubElement(
-                suite, "testcase", classname=classname.replace("/", "."), name=name
-            )
-            if t["outcome"] == "error":
-                ET.SubElement(case, "error", message=t["message"] or "did not report")
-            elif t["outcome"] != "passed":
-                ET.SubElement(
-                    case,
-                    "failure",
-                    message=t["message"] or t["exception"] or "failed",
-                    type=t["exception"] or "",
-                )
-    ET.ElementTree(suites).write(path, encoding="unicode", xml_declaration=True)
+    finally:
+        if os.environ.get("SPECDEC_GRADE_KEEP"):
+            print(f"kept {base}", file=sys.stderr)
+        else:
+            remove_tree(base)
+    grade = score_day(ch, rule, ids, run, static_note or _lost_to(ch, run))
+    grade.seconds = round(time.monotonic() - start, 1)
+    return grade
+
+
+def _commit() -> str:
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+        )
+        return proc.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def grade_submission(
@@ -302,28 +279,29 @@ def grade_submission(
     days: list[str] | None = None,
     rubric: Path = RUBRIC_PATH,
     jobs: int | None = None,
+    cap_s: float = SUBMISSION_CAP_S,
 ) -> dict:
-    """Grade a submission; write ``grade.json`` and ``junit.xml`` to ``out``.
+    """Grade a submission; write ``grade.json``, ``student.json`` and ``junit.xml`` to ``out``.
 
     Args:
         submission: a student repository, a folder holding ``specdec/``, or the package.
         hidden: run the hidden tests too (``tests/hidden``, instructor checkouts only).
-        out: output folder (created).
+        out: output folder (created); must not be a file.
         days: chapter markers to grade (default: every chapter with tests).
         rubric: the rubric file.
-        jobs: days graded at once (default: one per CPU core, at most 4). Each day is its
-            own pytest process with its own caps, so running several side by side changes
-            no result, only the wall-clock time (measured for the reference with --hidden
-            on 2 cores: 76 s one day at a time, 50 s two at a time).
+        jobs: days graded at once (default: one per CPU core, at most 4).
+        cap_s: the whole submission's wall-clock cap; days not started by then score 0.
 
     Returns:
         The ``grade.json`` content.
 
     Raises:
-        GradeError: for a bad submission, rubric or day, or hidden tests that are missing.
+        GradeError: for a bad submission, rubric, day or output folder, or hidden tests
+            that are missing.
     """
     root = submission_root(submission)
     rules = load_rubric(rubric)
+    timings = load_timings()
     if hidden and not HIDDEN_TESTS_DIR.is_dir():
         raise GradeError(
             f"--hidden needs {HIDDEN_TESTS_DIR.relative_to(REPO_ROOT)} (an instructor checkout)"
@@ -332,51 +310,65 @@ def grade_submission(
     if days and len(chosen) != len(set(days)):
         raise GradeError(f"unknown day(s) {sorted(set(days) - {c.marker for c in CHAPTERS})}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    files = {ch.marker: [f for part in day_files(ch, hidden) for f in part] for ch in chosen}
+    if out.exists() and not out.is_dir():
+        raise GradeError(f"--out {out} is a file: give a folder for the grade files")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GradeError(f"cannot create the output folder {out}: {err.strerror}") from err
+    start = time.monotonic()
+    files = {
+        ch.marker: [str(p.relative_to(REPO_ROOT)) for p in day_test_files(ch.marker)]
+        + (
+            [str(p.relative_to(REPO_ROOT)) for p in day_test_files(ch.marker, hidden=True)]
+            if hidden
+            else []
+        )
+        for ch in chosen
+    }
     ids = collect_expected([f for fs in files.values() for f in fs])
-    jobs = jobs or default_workers()
+    found, ignored = submitted_files(root / "specdec")
+    violations = check_package(root / "specdec", list(found))
+    modules = {name: path for name, path in found.items() if name not in violations}
+    notes = [f"ignored (not a task module): {cap(', '.join(ignored), 200)}"] if ignored else []
+    notes += [f"static check: {v}" for vs in violations.values() for v in vs[:3]]
+    hide = _hide_list(Path(submission), out)
+    deadline = time.monotonic() + cap_s
 
     def one_day(ch: Chapter) -> DayGrade:
         expected = {f: [n for n in ids if n.startswith(f + "::")] for f in files[ch.marker]}
-        return grade_day(ch, root, rules[ch.marker], expected, out)
+        broken = [v for m in sorted(_modules_of(ch) & set(violations)) for v in violations[m]]
+        static_note = cap("static check: " + "; ".join(map(str, broken))) if broken else ""
+        return _grade_one_day(
+            ch,
+            rubric=rules,
+            ids=expected,
+            modules=modules,
+            static_note=static_note,
+            hidden=hidden,
+            hide=hide,
+            deadline=deadline,
+            timings=timings,
+        )
 
     # Threads only wait on subprocesses; map keeps the course order of the days.
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=jobs or default_workers()) as pool:
         grades = list(pool.map(one_day, [ch for ch in chosen if files[ch.marker]]))
-    for stream in out.glob("w*d*.jsonl"):
-        stream.unlink()
     result = {
         "submission": str(root),
         "hidden": hidden,
         "points": round(sum(g.points for g in grades), 3),
         "max_points": round(sum(g.max_points for g in grades), 3),
-        "seconds": round(time.perf_counter() - start, 1),
+        "seconds": round(time.monotonic() - start, 1),
+        "grader": {
+            "version": GRADER_VERSION,
+            "commit": _commit(),
+            "rubric_sha256": rules.sha256,
+            "python": sys.version.split()[0],
+        },
+        "submission_notes": notes,
         "days": [asdict(g) for g in grades],
     }
-    (out / "grade.json").write_text(json.dumps(result, indent=1))
-    write_junit(grades, out / "junit.xml")
+    write_reports(result, out)
     return result
 
-
-def print_grade(console: Console, result: dict) -> None:
-    """The grade as a table that fits 80 columns."""
-    table = Table(
-        title=f"grade: {result['points']:g} / {result['max_points']:g}"
-        + (" (public + hidden)" if result["hidden"] else " (public tests)")
-    )
-    table.add_column("day", no_wrap=True)
-    table.add_column("pts", justify="right", no_wrap=True)
-    table.add_column("ok", justify="right", no_wrap=True)
-    table.add_column("first problem", overflow="fold")
-    for d in result["days"]:
-        total = d["passed"] + d["failed"] + d["errored"]
-        detail = d["first_failure"] + (f" [{d['note']}]" if d["note"] else "")
-        table.add_row(
-            d["day"], f"{d['points']:g}/{d['max_points']:g}", f"{d['passed']}/{total}", detail
-        )
-    console.print(table)
-    console.print(
-        f"[dim]pts = points / day's points, ok = tests passed; {result['seconds']} s[/dim]"
-    )

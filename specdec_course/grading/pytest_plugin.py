@@ -9,7 +9,8 @@ Loaded for every run through ``addopts = -p specdec_course.grading.pytest_plugin
   stops the whole run at collection time, so a mislabelled test can never be
   graded under the wrong chapter.
 * ``--specdec-report FILE`` writes one JSON record per test (outcome, exception
-  type and message) for ``specdec test`` and ``specdec check``.
+  type and message) for ``specdec test`` and ``specdec check``. Under ``specdec grade`` the
+  records go over a signed channel instead (``use_channel``; see ``grading/channel.py``).
 * A test that fails with a stub's own ``NotImplementedError`` is reported in one
   line ("not written yet: W1D1 `logits_to_probs`") instead of a traceback that
   repeats the stub's docstring; every other failure keeps its full detail.
@@ -33,6 +34,45 @@ TASK_FILE = re.compile(r"^test_(w\d+d\d+)_\w+\.py$")
 
 # The session's config, for hooks that pytest calls without one.
 _CONFIG: pytest.Config | None = None
+# Under `specdec grade` only (set by grading/worker.py before the submission is imported):
+# the signed verdict channel and the tamper check. Never a path on the command line.
+_CHANNEL = None
+_TAMPERED = None
+#: How much of a message travels to the grader (its reports cut again, shorter).
+CHANNEL_MESSAGE_CAP = 2000
+
+
+def use_channel(sender, tampered) -> None:
+    """Send every verdict through ``sender`` (a ``channel.Sender``); ``tampered()`` lists
+    the test machinery's bindings the submission changed (an empty list when none)."""
+    global _CHANNEL, _TAMPERED
+    _CHANNEL, _TAMPERED = sender, tampered
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under the grader: the ids about to run, in order."""
+    if _CHANNEL is not None:
+        _CHANNEL.send("collected", ids=[item.nodeid for item in session.items])
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """Under the grader: a module that could not be collected, with the real error."""
+    if _CHANNEL is not None and report.failed:
+        text = str(report.longrepr)
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        where = next((ln.strip() for ln in reversed(lines) if ".py:" in ln), "")
+        last = lines[-1].strip() if lines else "collection failed"
+        _CHANNEL.send(
+            "collect_error",
+            nodeid=report.nodeid,
+            message=f"{last} ({where})"[:CHANNEL_MESSAGE_CAP] if where else last,
+        )
+
+
+def pytest_runtest_logstart(nodeid: str, location) -> None:
+    """Under the grader: which test is running (a crash is charged to it alone)."""
+    if _CHANNEL is not None:
+        _CHANNEL.send("start", nodeid=nodeid)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,11 +87,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         + f". Defaults to ${impl.ENV_VAR} or src.",
     )
     group.addoption("--specdec-report", default=None, help="write per-test outcomes as JSON here")
-    group.addoption(
-        "--specdec-stream",
-        default=None,
-        help="append each test's outcome to this file as a JSON line, as it finishes",
-    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -205,17 +240,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             "where": where,
             "in_task_code": in_task,
             "unwritten": label,
+            "duration": round(report.duration, 4),
         }
         # The record rides on the report: under pytest-xdist reports (with their extra
         # attributes) travel from the workers to the controller, which collects them in
         # pytest_runtest_logreport; without xdist the same hook sees them in-process.
         report.specdec_record = record  # type: ignore[attr-defined]
-        stream = item.config.getoption("--specdec-stream")
-        if stream:
-            # One line per test as it finishes: a run killed by a crash or a time cap
-            # (as `specdec grade` may kill it) still leaves the finished tests behind.
-            with open(stream, "a") as f:
-                f.write(json.dumps(record) + "\n")
+        if _CHANNEL is not None:
+            # One record per test as it finishes: a run killed by a crash or a time cap
+            # still leaves the finished tests behind. A submission that patched the test
+            # machinery gets no verdict it could have forged.
+            changed = _TAMPERED() if _TAMPERED is not None else []
+            sent = dict(record)
+            sent["message"] = (sent["message"] or "")[:CHANNEL_MESSAGE_CAP]
+            if changed:
+                sent.update(
+                    outcome="error",
+                    exception="Tampering",
+                    message="the submission changed the test machinery: " + ", ".join(changed[:5]),
+                )
+            _CHANNEL.send("result", **sent)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,0 +1,114 @@
+"""One day's test process, started by the grader as ``python -I worker.py CONFIG_FD``.
+
+Run as a script inside the read-only grading tree (see ``tree.py``), never imported by the
+grader. The order below is the point: everything trusted happens before the first line of
+the submission runs.
+
+1. Read the configuration (the record key among it) from an inherited pipe, and close it.
+2. Lower the resource limits.
+3. Make ``sys.path`` the tree, the interpreter and its packages: nothing of the
+   instructor's checkout (an editable install would put it there).
+4. Import the test machinery (pytest, numpy, MLX, the course's test helpers, the plugin)
+   and snapshot its namespaces.
+5. Install the audit hook, hand the plugin its signed channel and the tamper check.
+6. Run pytest on the node ids asked for, in that order; then say ``done`` and exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def _read_config(fd: int) -> dict:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    os.close(fd)
+    return json.loads(b"".join(chunks))
+
+
+def _fix_path(tree: str, hide: list[str]) -> None:
+    # -I already left out the script's folder, PYTHONPATH and the user site; an editable
+    # install of the course still adds the instructor's checkout through a .pth file.
+    def hidden(entry: str) -> bool:
+        real = os.path.realpath(entry or ".")
+        return any(real == h or real.startswith(h + os.sep) for h in hide) and not real.startswith(
+            sys.prefix
+        )
+
+    sys.path[:] = [tree] + [p for p in sys.path if p and not hidden(p)]
+
+
+def _preimport() -> list:
+    import importlib
+    import math
+
+    import numpy
+    import numpy.testing
+    import pytest
+    import scipy.stats
+
+    import _pytest.reports
+    import _pytest.runner
+    import mlx.core
+    import mlx.nn
+    import mlx_lm.models.cache
+    import specdec_course.grading.pytest_plugin as plugin
+    import specdec_course.testing as testing
+
+    modules = [math, json, numpy, numpy.testing, scipy.stats, pytest, _pytest.runner]
+    modules += [_pytest.reports, mlx.core, mlx_lm.models.cache, plugin, testing]
+    for name in ("stats", "ties", "tiny", "toy", "wrappers", "baselines"):
+        modules.append(importlib.import_module(f"specdec_course.testing.{name}"))
+    for name in ("tests", "tests.w1_helpers", "tests.w3_helpers"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            pass  # a helper this course version does not have
+    import builtins
+
+    modules.append(builtins)
+    return modules
+
+
+def main() -> int:
+    """Run the configured tests; the verdicts go over the channel, never to a file."""
+    config = _read_config(int(sys.argv[1]))
+    tree = config["tree"]
+    _fix_path(tree, config["hide"])
+    from specdec_course.grading import sandbox  # the tree's copy, now first on the path
+
+    sandbox.set_limits(**config["limits"])
+    modules = _preimport()
+    import _pytest.runner
+    import pytest
+
+    import specdec_course.grading.pytest_plugin as plugin
+    from specdec_course.grading.channel import Sender
+
+    sender = Sender(config["fd"], bytes.fromhex(config["key"]))
+    config["key"] = ""
+    classes = [_pytest.runner.CallInfo, pytest.TestReport]
+    # The plugin keeps the session's config in a global of its own (set by pytest_configure).
+    snapshot = sandbox.Snapshot(modules, classes, ignore=(f"{plugin.__name__}._CONFIG",))
+    sandbox.install_audit_hook(
+        student_dir=os.path.join(tree, "src", "specdec"),
+        scratch=config["scratch"],
+        readable=[sys.prefix, sys.base_prefix, *config["readable"]],
+        own_pid=os.getpid(),
+    )
+    plugin.use_channel(sender, snapshot.changes)
+    snapshot.retake(plugin)
+    os.chdir(tree)
+    args = ["-q", "-p", "no:cacheprovider", "--no-header", "-p", "no:randomly", "--impl", "src"]
+    args += [f"--timeout={config['test_timeout_s']:g}", f"--basetemp={config['scratch']}/pytest"]
+    code = pytest.main([*args, *config["ids"]])
+    sender.send("done", exit=int(code))
+    sys.stdout.flush()
+    os._exit(0)  # no atexit handler of the submission's runs after the verdicts
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
