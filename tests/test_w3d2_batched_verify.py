@@ -133,9 +133,19 @@ class TestSampling:
             rows = np.arange(r, 3 * reps, 3)
             outcomes = Counter((int(n[i]), int(tokens[i, n[i]])) for i in rows)
             p, q = softmax(target[r], temperature), softmax(draft[r], temperature)
+            law = exact_verify_law(drafts[r], p, q, counts[r])
+            p_count = Counter()
+            for (a, _), w in law.items():
+                p_count[a] += w
+            if max(p_count.values()) < 0.99:  # all copies alike: chance below 0.99 ** reps
+                assert len(set(n[rows].tolist())) > 1, (
+                    f"all {reps} copies of row {r} accepted {n[rows[0]]} drafts although the "
+                    "count is random: the rows share their uniforms. Draw u of shape (B, K), "
+                    "one per row AND position"
+                )
             assert_follows(
                 outcomes,
-                exact_verify_law(drafts[r], p, q, counts[r]),
+                law,
                 what=f"row {r} (num_draft={counts[r]}) at T={temperature}: (accepted, token) must "
                 "follow the Leviathan rule: accept with min(1, p/q), residual max(0, p - q) "
                 "on rejection, a bonus from p after full acceptance",
