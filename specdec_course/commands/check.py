@@ -30,6 +30,7 @@ from rich.text import Text
 from specdec_course.authoring.bookcheck import build_book, reference_problems
 from specdec_course.authoring.importgraph import import_problems
 from specdec_course.authoring.parity import parity_problems
+from specdec_course.authoring.runs import run_problems
 from specdec_course.authoring.stubs import stub_problems
 from specdec_course.core.cmdline import default_workers
 from specdec_course.core.paths import HIDDEN_TESTS_DIR, REPO_ROOT
@@ -229,6 +230,7 @@ STEPS: list[tuple[str, Callable[[], list[str]]]] = [
     ("hidden tests pass on the reference, fail on the stubs", check_hidden),
     ("API parity src/ <-> solutions/ (AST)", parity_problems),
     ("book builds and names only things that exist", check_book),
+    ("book figures match their recorded runs (book/runs)", run_problems),
     ("course packages import one way, no cycles", import_problems),
     ("stubs are the generator's output; ruff clean (src/, solutions/)", check_stubs_and_style),
     ("course tool unit tests", check_tool_tests),
