@@ -188,13 +188,16 @@ def batch_crossover(run: dict[str, Any], arg: str) -> str:
 
 def batch_value(run: dict[str, Any], arg: str) -> str:
     """``B; NAME; FIELD``: ``tok/s``, ``rounds-min``, ``rounds-max`` of a row; NAME may be
-    ``best`` (the fastest speculation) or ``batched target`` (the faster target-only)."""
+    ``best`` (the fastest speculation), ``sequential`` (the sequential runs at best's K)
+    or ``batched target`` (the faster target-only)."""
     b_text, name, key = _args(arg, 3)
     b = int(b_text)
     if name == "batched target":
         if key != "tok/s":
             raise ValueError("batched target has only tok/s")
         return f"{_batched_target(run, b):.1f}"
+    if name == "sequential":  # the sequential runs at the best speculation's K
+        name = f"sequential spec K={_best(run, b)['k']}"
     row = _best(run, b) if name == "best" else _batch_row(run, name, b)
     fields: dict[str, Callable[[dict[str, Any]], str]] = {
         "tok/s": lambda r: f"{r['tokens_per_s']:.1f}",

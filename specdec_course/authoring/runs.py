@@ -232,11 +232,15 @@ def model_problems(runs_dir: Path = RUNS_DIR, models_dir: Path = MODELS_DIR) -> 
     bundled = model_hashes(models_dir)
     problems = []
     for name, run in load_runs(runs_dir).items():
-        if run.get("model_sha256") != bundled:
+        # Model cards are not hashed (a run recorded before that rule still lists them).
+        recorded = {
+            k: v
+            for k, v in run.get("model_sha256", {}).items()
+            if k.rsplit("/", 1)[-1] not in NOT_HASHED
+        }
+        if recorded != bundled:
             changed = sorted(
-                k
-                for k in set(bundled) | set(run.get("model_sha256", {}))
-                if bundled.get(k) != run.get("model_sha256", {}).get(k)
+                k for k in set(bundled) | set(recorded) if bundled.get(k) != recorded.get(k)
             )
             problems.append(
                 f"book/runs/{name}.json was recorded on other model files "

@@ -99,6 +99,8 @@ def test_a_stale_figure_fails_the_check(book):
 def test_a_run_on_other_model_files_fails_the_check(book):
     src, runs_dir, models = book
     runs.expand_chapters(src, runs_dir, write=True)
+    (models / "specdec-target" / "README.md").write_text("a reworded model card")
+    assert runs.run_problems(src, runs_dir, models) == [], "a model card is not a model file"
     (models / "specdec-target" / "model.safetensors").write_bytes(b"retrained")
     problems = runs.run_problems(src, runs_dir, models)
     assert len(problems) == 1 and "specdec-target/model.safetensors" in problems[0], problems
