@@ -17,6 +17,7 @@ from specdec_course.testing import (
     tiny_pair,
     untrimmable,
 )
+from specdec_course.testing.guards import zero_size
 from specdec_course.testing.ties import logit_atol
 from tests.w1_helpers import mlx_lm_greedy
 
@@ -189,7 +190,9 @@ class TestDraftGeneration:
 
     def test_zero_tokens(self):
         dec = make(0)
-        assert dec.draft_generation([1, 2], 0) == [], "num_tokens=0 must return an empty list"
+        with zero_size("num_tokens = 0", "return [] before any forward pass"):
+            drafts = dec.draft_generation([1, 2], 0)
+        assert drafts == [], "num_tokens=0 must return an empty list"
         assert dec.draft_model.calls == 0, (
             f"num_tokens=0 ran the draft {dec.draft_model.calls} time(s): return [] before any "
             "forward pass (no prefill either)"

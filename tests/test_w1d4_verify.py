@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from specdec.verify import verify_speculation
+from specdec_course.testing.guards import zero_size
 from specdec_course.testing.stats import assert_follows, binomial_bound
 
 pytestmark = pytest.mark.w1d4
@@ -61,7 +62,8 @@ class TestGreedy:
         self._check([3, 0, 4, 1, 5], 1, [3, 0])
 
     def test_k_zero_emits_the_target_token(self):
-        n, tokens = verify_speculation([], peaked([6]), mx.zeros((0, V)))
+        with zero_size("K = 0 (no draft tokens)", "emit the target's argmax of row 0"):
+            n, tokens = verify_speculation([], peaked([6]), mx.zeros((0, V)))
         assert (n, tokens) == (0, [6]), f"K=0: emit the target's argmax of row 0, got {(n, tokens)}"
 
     def test_k_one(self):

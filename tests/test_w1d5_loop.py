@@ -18,6 +18,7 @@ from specdec_course.testing import (
     tiny_pair,
 )
 from specdec_course.testing.diffs import token_mismatch
+from specdec_course.testing.guards import zero_size
 from specdec_course.testing.stats import assert_follows
 from specdec_course.testing.ties import assert_greedy_equal_or_tie
 from tests.w1_helpers import BUNDLED_PROMPTS, bundled_greedy, bundled_pair, mlx_lm_greedy
@@ -65,7 +66,8 @@ class TestGreedyIsLossless:
     def test_lookahead_zero_is_plain_decoding(self):
         draft, target = tiny_pair(0)
         draft = CountingModel(draft)
-        result = SpeculativeDecoder(draft, target, 0).generate([1, 2, 4], 12)
+        with zero_size("lookahead = 0", "draft nothing and verify the last token alone"):
+            result = SpeculativeDecoder(draft, target, 0).generate([1, 2, 4], 12)
         assert result.tokens == mlx_lm_greedy(target, [1, 2, 4], 12), (
             "lookahead=0 must be plain greedy decoding of the target: each round feeds the last "
             "token alone and takes the target's argmax of that row"

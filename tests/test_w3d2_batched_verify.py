@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from specdec.batched_verify import PLACEHOLDER, accepted_lengths, batched_verify
+from specdec_course.testing.guards import zero_size
 from specdec_course.testing.stats import assert_follows
 from tests.w3_helpers import exact_verify_law, greedy_verify_law
 
@@ -49,7 +50,8 @@ class TestAcceptedLengths:
         )
 
     def test_zero_drafts(self):
-        got = accepted_lengths(mx.zeros((3, 0), dtype=mx.bool_)).tolist()
+        with zero_size("K = 0 drafts (accept of shape (3, 0))", "every row accepts 0"):
+            got = accepted_lengths(mx.zeros((3, 0), dtype=mx.bool_)).tolist()
         assert got == [0, 0, 0], f"K = 0 drafts: every row accepts 0, got {got}"
 
 
@@ -77,7 +79,8 @@ class TestGreedy:
     def test_per_row_draft_counts(self):
         drafts, target, draft_logits = greedy_case()
         counts = [0, 1, 4, 2, 3]
-        n, tokens = batched_verify(drafts, target, draft_logits, num_draft=counts)
+        with zero_size("a row with num_draft = 0", "it accepts 0 and emits its position-0 token"):
+            n, tokens = batched_verify(drafts, target, draft_logits, num_draft=counts)
         for b, c in enumerate(counts):
             want_n, want = greedy_verify_law(drafts[b, :c].tolist(), target[b, : c + 1])
             got = tokens[b].tolist()
@@ -93,7 +96,8 @@ class TestGreedy:
 
     def test_zero_drafts_emit_the_targets_choice(self):
         target = mx.array(np.random.default_rng(1).normal(size=(3, 1, V)).astype(np.float32))
-        n, tokens = batched_verify(mx.zeros((3, 0), mx.int32), target, mx.zeros((3, 0, V)))
+        with zero_size("K = 0 (drafts of shape (3, 0))", "emit the target's argmax at position 0"):
+            n, tokens = batched_verify(mx.zeros((3, 0), mx.int32), target, mx.zeros((3, 0, V)))
         assert n.tolist() == [0, 0, 0], f"K = 0: nothing to accept, got {n.tolist()}"
         assert tokens[:, 0].tolist() == mx.argmax(target[:, 0], axis=-1).tolist(), (
             f"K = 0: each row emits the target's argmax at position 0, got {tokens.tolist()}"

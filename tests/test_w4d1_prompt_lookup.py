@@ -21,6 +21,7 @@ from specdec_course.testing import (
     tiny_pair,
 )
 from specdec_course.testing.diffs import token_mismatch
+from specdec_course.testing.guards import zero_size
 from specdec_course.testing.ties import assert_greedy_equal_or_tie
 from tests.w1_helpers import BUNDLED_PROMPTS, bundled_greedy, bundled_pair, mlx_lm_greedy
 
@@ -86,7 +87,9 @@ class TestFindNgramMatch:
         )
 
     def test_k_zero(self):
-        assert find_ngram_match([1, 2, 1], 0) == [], "k = 0 asks for no tokens: return []"
+        with zero_size("k = 0", "return [] (k = 0 asks for no tokens)"):
+            got = find_ngram_match([1, 2, 1], 0)
+        assert got == [], f"k = 0 asks for no tokens: return [], got {got}"
 
     @pytest.mark.parametrize(
         "kwargs,exc,match",
@@ -118,7 +121,8 @@ class TestOneHot:
         np.testing.assert_array_equal(probs, np.eye(6)[[3, 0, 3]])
 
     def test_empty(self):
-        got = one_hot_logits([], 6).shape
+        with zero_size("no tokens", "return an empty float32 (0, V) array"):
+            got = one_hot_logits([], 6).shape
         assert got == (0, 6), f"no tokens: an empty (0, V) = (0, 6) array, got {got}"
 
     def test_drafter_proposal(self):
@@ -144,7 +148,8 @@ class TestOneHot:
 
     def test_k_zero_is_neither_hit_nor_miss(self):
         drafter = NgramDrafter(6)
-        tokens, logits = drafter.propose([1, 2, 3, 1, 2], 0)
+        with zero_size("k = 0", "propose [] and an empty (0, V) array"):
+            tokens, logits = drafter.propose([1, 2, 3, 1, 2], 0)
         assert tokens == [] and logits.shape == (0, 6), (
             f"k = 0: propose nothing, an empty (0, V) array: got {tokens}, {logits.shape}"
         )

@@ -13,6 +13,7 @@ from specdec_course.testing import (
     tiny_pair,
     untrimmable,
 )
+from specdec_course.testing.guards import zero_size
 from tests.w1_helpers import BUNDLED_PROMPTS, bundled_pair
 
 pytestmark = pytest.mark.w4d3
@@ -40,7 +41,8 @@ class TestGreedyVerdict:
         ids=["all", "middle", "first", "k0"],
     )
     def test_counts_the_leading_matches(self, drafts, choices, n):
-        verdict = greedy_verdict(mx.array(drafts, dtype=mx.uint32), logits_for(choices))
+        with zero_size(f"K = {len(drafts)}", "n = 0 without reducing the empty matches"):
+            verdict = greedy_verdict(mx.array(drafts, dtype=mx.uint32), logits_for(choices))
         assert isinstance(verdict, mx.array) and verdict.dtype == mx.int32, (
             "return one int32 mx.array [n, t_0 .. t_K] (a list would mean host reads)"
         )

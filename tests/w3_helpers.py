@@ -18,6 +18,7 @@ import numpy as np
 from mlx_lm.models.cache import KVCache
 
 from specdec_course.testing import LOG_ZERO
+from specdec_course.testing.guards import refuse_empty
 
 
 class _HistoryModel(nn.Module):
@@ -35,6 +36,7 @@ class _HistoryModel(nn.Module):
         assert isinstance(inputs, mx.array) and inputs.ndim == 2, (
             f"models take token ids of shape (B, L), got {getattr(inputs, 'shape', inputs)}"
         )
+        refuse_empty(inputs, type(self).__name__)
         tokens = np.array(inputs).astype(np.int64)
         assert tokens.size == 0 or (tokens.min() >= 0 and tokens.max() < self.vocab_size), (
             f"token id outside [0, {self.vocab_size}) fed to the model: {tokens.tolist()}"

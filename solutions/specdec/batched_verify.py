@@ -124,6 +124,8 @@ def batched_verify(
         if batch and (min(values) < 0 or max(values) > k):
             raise ValueError(f"num_draft must be within [0, K={k}], got {counts.tolist()}")
 
+    if batch == 0:  # no rows (MLX cannot argmax a zero-size array)
+        return mx.zeros((0,), dtype=mx.int32), mx.zeros((0, k + 1), dtype=mx.int32)
     positions = mx.arange(k + 1)[None, :]
     live = positions[:, :k] < counts[:, None]
     rows = mx.arange(batch)

@@ -109,6 +109,8 @@ def sample_rows(logits: mx.array, temperature: float, key: mx.array | None = Non
     #   2. T > 0: probabilities with logits_to_probs, then one mx.random.categorical over
     #      their logs (a row of log-probabilities per batch row, one key for the batch).
     # BEGIN SOLUTION
+    if logits.shape[0] == 0:  # no rows (MLX cannot argmax a zero-size array)
+        return mx.zeros((0,), dtype=mx.int32)
     if temperature == 0:
         return mx.argmax(logits, axis=-1).astype(mx.int32)
     probs = logits_to_probs(logits, temperature)

@@ -28,7 +28,8 @@ def logits_to_probs(logits: mx.array, temperature: float = 1.0) -> mx.array:
         logits as large as ±1e4.
 
     Raises:
-        ValueError: if ``temperature`` is negative or not a finite number.
+        ValueError: if ``temperature`` is negative or not a finite number, or the logits have
+            no vocabulary axis (``V = 0``: no token to give probability to).
     """
     # TODO(W1D1): turn logits into float32 probabilities at temperature T.
     #   1. Refuse a negative, NaN or infinite temperature with a ValueError.
@@ -43,6 +44,10 @@ def logits_to_probs(logits: mx.array, temperature: float = 1.0) -> mx.array:
     ):
         raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
     x = logits.astype(mx.float32)
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"logits must have shape (..., V) with V >= 1, got {logits.shape}")
+    if x.size == 0:  # zero rows: nothing to normalise (MLX cannot reduce a zero-size array)
+        return x
     if temperature == 0:
         vocab = x.shape[-1]
         return (mx.arange(vocab) == mx.argmax(x, axis=-1, keepdims=True)).astype(mx.float32)

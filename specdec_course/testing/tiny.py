@@ -10,6 +10,8 @@ import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
 from mlx_lm.models import llama
 
+from specdec_course.testing.guards import refuse_empty
+
 # Tiny real transformers
 # --------------------------------------------------------------------------
 
@@ -64,6 +66,14 @@ def _load(model: nn.Module, weights: list[tuple[str, np.ndarray]]) -> None:
     mx.eval(model.parameters())
 
 
+class GuardedLlama(llama.Model):
+    """``mlx_lm``'s Llama, except that an empty input fails with a message naming the bug."""
+
+    def __call__(self, inputs: mx.array, *args: Any, **kwargs: Any) -> mx.array:
+        refuse_empty(inputs, "the tiny Llama")
+        return super().__call__(inputs, *args, **kwargs)
+
+
 def tiny_llama(
     seed: int = 0,
     *,
@@ -102,7 +112,7 @@ def tiny_llama(
     args = _llama_args(
         vocab_size, hidden_size, num_layers, intermediate_size, num_heads, num_kv_heads
     )
-    model = llama.Model(args)
+    model = GuardedLlama(args)
     _load(model, _random_weights(model, np.random.default_rng(seed), head_scale))
     return model
 

@@ -6,12 +6,15 @@ distribution that depends only on the last token, so whole continuations have ex
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 from mlx_lm.models.cache import KVCache
+
+from specdec_course.testing.guards import refuse_empty
 
 LOG_ZERO = -1.0e4
 
@@ -66,6 +69,7 @@ class _CachedToyModel(nn.Module):
                 f"{type(self).__name__} expects token ids of shape (batch, length) "
                 f"(call model(tokens[None], cache=cache)); got shape {tuple(inputs.shape)}"
             )
+        refuse_empty(inputs, type(self).__name__)
         if not mx.issubdtype(inputs.dtype, mx.integer):
             raise TypeError(f"token ids must be an integer array, got {inputs.dtype}")
         tokens = np.array(inputs).astype(np.int64)
@@ -202,7 +206,7 @@ class ScriptedModel(_CachedToyModel):
         prompt: Sequence[int],
         continuation: Sequence[int],
         **kwargs: Any,
-    ) -> "ScriptedModel":
+    ) -> ScriptedModel:
         """A model that, given ``prompt``, greedily continues with ``continuation``.
 
         The script predicts the prompt itself on the prompt's positions (the

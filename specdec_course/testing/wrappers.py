@@ -7,6 +7,8 @@ from typing import Any
 import mlx.core as mx
 from mlx_lm.models.cache import make_prompt_cache
 
+from specdec_course.testing.guards import refuse_empty
+
 # Wrappers
 # --------------------------------------------------------------------------
 
@@ -61,6 +63,7 @@ class CountingModel(_Wrapper):
         self.inputs: list[list[int]] = []
 
     def __call__(self, inputs: mx.array, *args: Any, **kwargs: Any) -> mx.array:
+        refuse_empty(inputs, f"{type(self._inner).__name__} (counted)")
         cache = kwargs.get("cache", args[0] if args else None)
         self.calls += 1
         self.tokens_per_call.append(int(inputs.shape[1]) if inputs.ndim >= 2 else int(inputs.shape[0]))

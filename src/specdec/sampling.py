@@ -32,7 +32,8 @@ def logits_to_probs(logits: mx.array, temperature: float = 1.0) -> mx.array:
         logits as large as ±1e4.
 
     Raises:
-        ValueError: if ``temperature`` is negative or not a finite number.
+        ValueError: if ``temperature`` is negative or not a finite number, or the logits have
+            no vocabulary axis (``V = 0``: no token to give probability to).
     """
     # TODO(W1D1): turn logits into float32 probabilities at temperature T.
     #   1. Refuse a negative, NaN or infinite temperature with a ValueError.
