@@ -67,3 +67,33 @@ def test_apply_writes_a_mutated_copy_and_leaves_solutions_alone(tmp_path):
         mutants.apply(
             mutants.Mutant("w1d1", m.module, "no such code", "x", "stale"), tmp_path / "again"
         )
+
+
+def test_every_mutant_says_which_words_name_its_bug():
+    bare = [m.bug for m in mutants.MUTANTS if not m.says or not all(w.strip() for w in m.says)]
+    assert bare == [], f"mutants without words for their failure message: {bare}"
+
+
+def test_a_message_names_the_bug_when_it_has_every_word():
+    m = mutants.Mutant(
+        "w1d4", "verify", "x", "y", "residual of row 0", ("residual", "row|position")
+    )
+    assert mutants.names_bug(m, "test_law: AssertionError: the RESIDUAL of each position")
+    assert not mutants.names_bug(m, "test_law: AssertionError: the residual is wrong"), (
+        "every entry must match (one of its |-alternatives)"
+    )
+    assert not mutants.names_bug(mutants.Mutant("w1d4", "verify", "x", "y", "b"), "anything"), (
+        "a mutant without words never counts as named"
+    )
+
+
+def test_the_first_failure_message_comes_with_the_test_name(tmp_path):
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        '<testsuites><testsuite><testcase name="test_ok"/>'
+        '<testcase name="test_law[T=1]"><failure message="AssertionError: residual">x</failure>'
+        '</testcase><testcase name="test_later"><error message="later"/></testcase>'
+        "</testsuite></testsuites>"
+    )
+    assert mutants._first_failure(junit) == "test_law[T=1]: AssertionError: residual"
+    assert mutants._first_failure(tmp_path / "missing.xml") == ""
