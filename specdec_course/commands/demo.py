@@ -17,6 +17,7 @@ from rich.text import Text
 
 from specdec_course.core.blas import blas_name, mlx_device
 from specdec_course.core.impl import requested_impl
+from specdec_course.core.paths import SMOLLM2_NAMES
 from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
 
 DEFAULT_PROMPT = "class Stack:\n    def __init__(self):\n        "
@@ -35,6 +36,13 @@ def walkthrough(console: Console, *, prompt: str, lookahead: int, draft: str | N
     """Show one speculative step position by position."""
     from specdec_course.api.models import load_pair
     from specdec_course.core.impl import activate
+
+    if draft is None and target in SMOLLM2_NAMES:  # no offline draft: a prompt-lookup round
+        from specdec_course.commands.demo_lookup import lookup_walkthrough
+
+        own = None if prompt == WALKTHROUGH_PROMPT else prompt
+        return lookup_walkthrough(console, prompt=own, lookahead=lookahead, target=target,
+                                  impl=impl)
 
     impl = requested_impl(impl)
     activate(impl)
@@ -114,6 +122,12 @@ def demo(console: Console, *, prompt: str, lookahead: int, max_tokens: int, temp
     """Generate with speculative decoding, highlight draft tokens, compare with target-only."""
     from specdec_course.api.models import load_pair
     from specdec_course.core.impl import activate
+
+    if draft is None and target in SMOLLM2_NAMES:  # no offline draft: prompt lookup drafts
+        from specdec_course.commands.demo_lookup import lookup_demo
+
+        return lookup_demo(console, prompt=None if prompt == DEFAULT_PROMPT else prompt,
+                           lookahead=lookahead, max_tokens=max_tokens, target=target, impl=impl)
 
     impl = requested_impl(impl)
     activate(impl)

