@@ -57,7 +57,8 @@ class TestLogitsToProbs:
     def test_zero_temperature_is_one_hot_on_argmax(self):
         p = _np(logits_to_probs(mx.array([[0.1, 2.0, -1.0], [5.0, 5.0, 1.0]]), 0.0))
         assert np.array_equal(p, [[0, 1, 0], [1, 0, 0]]), (
-            f"T=0 must give a one-hot on the argmax (first one on ties), got {p}"
+            f"T=0 must give a one-hot on the argmax of the LAST axis, each row its own (first one on "
+            f"ties), got {p}"
         )
 
     def test_small_temperature_approaches_greedy(self):
@@ -123,7 +124,8 @@ class TestSampleFromProbs:
     def test_follows_the_distribution(self):
         probs = [0.1, 0.2, 0.3, 0.4]
         draws = _draw(lambda k: sample_from_probs(mx.array(probs), key=k), N_DRAWS, seed=11)
-        assert_follows(np.bincount(draws, minlength=4), probs, what="sample_from_probs([0.1, 0.2, 0.3, 0.4])")
+        assert_follows(np.bincount(draws, minlength=4), probs, what="sample_from_probs([0.1, 0.2, 0.3, 0.4]) "
+                   "(mx.random.categorical takes log-probabilities: pass mx.log(p), not p)")
 
     def test_normalises_and_never_draws_impossible_tokens(self):
         draws = _draw(lambda k: sample_from_probs(mx.array([0.0, 2.0, 0.0, 6.0]), key=k), N_DRAWS, seed=5)

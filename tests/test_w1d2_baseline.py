@@ -6,9 +6,16 @@ import mlx.core as mx
 import pytest
 
 from specdec.baseline import autoregressive_generate
+from specdec_course.testing import (
+    CountingModel,
+    MarkovModel,
+    ScriptedModel,
+    exact_sequence_distribution,
+    random_markov,
+    tiny_llama,
+)
+from specdec_course.testing.diffs import token_mismatch
 from specdec_course.testing.stats import assert_follows
-from specdec_course.testing import CountingModel, MarkovModel, ScriptedModel, exact_sequence_distribution, \
-    random_markov, tiny_llama
 from specdec_course.testing.ties import assert_greedy_equal_or_tie
 from tests.w1_helpers import BUNDLED_PROMPTS, bundled_greedy, bundled_pair, mlx_lm_greedy
 
@@ -22,13 +29,9 @@ class TestGreedyMatchesMlxLm:
         model = tiny_llama(seed)
         got = autoregressive_generate(model, mx.array(prompt), 24).tokens
         want = mlx_lm_greedy(model, prompt, 24)
-        # The first difference, or the shorter length when one output is a prefix of the other
-        # (a bare next() would raise StopIteration inside the message instead of failing).
-        first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-        assert got == want, (
-            f"greedy output differs from mlx-lm's at position {first} ({len(got)} tokens, want {len(want)})"
-            ": take the argmax of the LAST row of the logits, and feed each new token with the cache"
-        )
+        assert got == want, token_mismatch(
+            got, want, "take the argmax of the LAST row of the logits, and feed each new token with "
+            "the cache", what="greedy output against mlx-lm's")
 
     @pytest.mark.parametrize("text", BUNDLED_PROMPTS)
     def test_bundled_target(self, text):

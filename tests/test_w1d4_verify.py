@@ -37,7 +37,8 @@ class TestGreedy:
         n, tokens = verify_speculation(self.DRAFT, peaked(target_choices), peaked(self.DRAFT), temperature=0.0)
         assert (n, tokens) == (expect_n, expect_tokens), (
             f"draft {self.DRAFT}, target argmaxes {target_choices}: expected {(expect_n, expect_tokens)}, "
-            f"got {(n, tokens)}"
+            f"got {(n, tokens)}: n counts the drafts BEFORE the first mismatch (a later match does "
+            "not count), then the target's argmax at position n"
         )
         assert all(type(t) is int for t in tokens) and type(n) is int, "return Python ints"
 
@@ -145,7 +146,8 @@ class TestSampling:
         counts = Counter(tokens[0] for _, _, tokens in trials)
         assert_follows(counts, dict(enumerate(at_temperature(P[0], temperature))),
                        what=f"first emitted token at T={temperature}: it must follow the TARGET p exactly "
-                            "(accept with min(1, p/q), correct from max(0, p - q), both at the same T)")
+                            "(accept with min(1, p/q); at the FIRST rejection stop and correct from max(0, p - q); "
+                            "both at the same T)")
 
     def test_correction_is_drawn_from_the_residual(self):
         # Conditioned on rejecting the first token, the emitted token follows

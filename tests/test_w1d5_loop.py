@@ -45,8 +45,9 @@ class TestGreedyIsLossless:
         result = SpeculativeDecoder(draft, target, k).generate(mx.array(prompt), 30)
         assert result.tokens == want, token_mismatch(
             result.tokens, want,
-            "a KV cache not rewound to the accepted length, or the wrong row of the target "
-            "logits used for a draft position",
+            "the target cache not rewound to len(context) - 1 after a round (or the draft cache "
+            "to the common prefix), the verify pass not fed [last token, d_1 .. d_K] in that "
+            "order, or the wrong row of the target logits used for a draft position",
             what=f"K={k}: speculative output against target-only greedy",
         )
 
@@ -237,7 +238,8 @@ class TestSampledIsLossless:
         counts = Counter(tuple(r.tokens) for r in results)
         assert_follows(counts, exact_sequence_distribution(probs, 1, 3, temperature=temperature),
                        what=f"3 sampled tokens at T={temperature}, K={k}: speculative sampling must "
-                            "reproduce the target's joint distribution")
+                            "reproduce the target's joint distribution (one key for the draft "
+                            "and another for the verify step: split the key every round)")
 
     def test_same_key_same_output(self):
         draft, target = tiny_pair(2)

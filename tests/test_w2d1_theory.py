@@ -110,7 +110,7 @@ class TestExpectedTokensPerRound:
 class TestAcceptanceRate:
     def test_identical_distributions_always_accept(self):
         p = np.array([0.1, 0.2, 0.3, 0.4])
-        assert acceptance_rate(p, p) == pytest.approx(1.0, abs=1e-12), "identical p and q must give α = 1"
+        assert acceptance_rate(p, p) == pytest.approx(1.0, abs=1e-12), "identical p and q must give α = Σ min(p, q) = 1"
 
     def test_disjoint_distributions_never_accept(self):
         assert acceptance_rate(np.array([0.5, 0.5, 0, 0]), np.array([0, 0, 0.25, 0.75])) == 0.0, (
@@ -358,7 +358,8 @@ class TestVerifyToken:
     def test_output_follows_the_target(self):
         _, results = self._run(2)
         out = np.bincount([tok for _, tok in results], minlength=3)
-        assert_follows(out, P3, what="tokens out of verify_token (accepted draft or correction)")
+        assert_follows(out, P3, what="tokens out of verify_token (accepted draft, or the correction from "
+                     "max(0, p - q) normalised)")
 
     def test_likely_tokens_always_accepted(self):
         rng = np.random.default_rng(4)

@@ -203,6 +203,9 @@ class TestDeriveFigures:
             hints.append("the verification pass costs v = 1.2, not 1: use speedup(alpha, k, c, v)")
         if "speedup" in wrong and f.speedup == pytest.approx(1 / 1.7):
             hints.append("the speedup is speculative tokens/s over baseline tokens/s, not the inverse")
+        if "mean_accepted" in wrong:
+            hints.append("mean_accepted is the accepted DRAFT tokens per round: without the extra "
+                         "(correction or bonus) token")
         assert not wrong, f"wrong figures (got, expected): {wrong}. {' '.join(hints)}"
 
     def test_result_is_frozen(self):

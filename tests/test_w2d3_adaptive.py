@@ -160,7 +160,9 @@ class TestBounds:
                 # Bursts of good and bad luck, so both bounds are pushed on.
                 n = k if (step // 50) % 2 else int(rng.integers(0, max(1, k // 3)))
                 new = spec.update_lookahead(n / k, drafted=k)
-            assert new == spec.lookahead and lo <= new <= hi, f"update returned {new}, outside [{lo}, {hi}]"
+            assert new == spec.lookahead and lo <= new <= hi, (
+                f"update returned {new}, outside [{lo}, {hi}]: keep K within "
+                "[min_lookahead, max_lookahead]")
 
     @pytest.mark.parametrize("costs", [{}, dict(draft_cost=0.3)], ids=["cost-free", "cost-aware"])
     def test_never_below_one_by_default(self, costs):
@@ -230,7 +232,8 @@ class TestConvergence:
         # Reference over 20 seeds: median within ±1 of K*.
         assert abs(np.median(ks) - k_star) <= 2, (
             f"α={alpha}, c={c}: the best K is {k_star}, but after 50 rounds the median K was {np.median(ks)} "
-            f"(last K's {ks[-10:].tolist()}). Estimate α with accepted/(accepted + rejections), not the mean rate"
+            f"(last K's {ks[-10:].tolist()}). Move K one step at a time toward the optimum, and "
+            "estimate α with accepted/(accepted + rejections), not the mean rate"
         )
         near = np.mean(np.abs(ks - k_star) <= 3)
         assert near >= 0.8, f"K was within ±3 of the best K {k_star} in only {near:.0%} of rounds"
@@ -250,7 +253,7 @@ class TestStability:
         assert np.abs(steps).max() <= 1, f"K jumped by {np.abs(steps).max()} at constant α: move one step at a time"
         assert changes <= 0.2 * len(steps), (
             f"K changed in {changes} of {len(steps)} rounds at constant α: add hysteresis (only move when the "
-            "predicted gain is clear) and average over a window"
+            "predicted gain beats the GAIN_MARGIN) and average over a window"
         )
         reversals = int(np.sum(steps[:-1] * steps[1:] < 0))
         assert reversals <= 2, f"K reversed direction on consecutive rounds {reversals} times: it oscillates"
