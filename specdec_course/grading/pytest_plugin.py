@@ -272,14 +272,18 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """One line per test that failed on an unwritten stub."""
+    """One line per unwritten task, with how many tests wait for it (not one per test)."""
     reports = terminalreporter.stats.get(UNWRITTEN, [])
     if not reports:
         return
-    terminalreporter.section("tasks not written yet", sep="=", yellow=True)
+    waiting: dict[str, list[str]] = {}
     for rep in reports:
-        test = rep.nodeid.split("::", 1)[-1]
-        terminalreporter.line(f"not written yet: {rep.specdec_unwritten}  ({test})")
+        waiting.setdefault(rep.specdec_unwritten, []).append(rep.nodeid.split("::", 1)[-1])
+    terminalreporter.section("tasks not written yet", sep="=", yellow=True)
+    for label, tests in waiting.items():
+        # With one test, its name says where to look; with many, the count is enough.
+        which = f"({tests[0]})" if len(tests) == 1 else f"({len(tests)} tests)"
+        terminalreporter.line(f"not written yet: {label}  {which}")
 
 
 @pytest.hookimpl(trylast=True)

@@ -97,3 +97,23 @@ def test_stub_failures_print_one_line_each(pytester):
     assert "raise NotImplementedError" not in out, "no traceback for a stub"
     assert "a real failure" in out and "def test_b" in out, "real failures keep their detail"
     assert result.ret == 1
+
+
+def test_stub_failures_print_one_line_per_task(pytester):
+    # Untouched stubs fail dozens of tests: one line per task with its test count, not one
+    # line per test scrolling the summary away.
+    pytester.makepyfile(
+        test_w1d1_x=(
+            "import pytest\npytestmark = pytest.mark.w1d1\n"
+            "def f():\n    raise NotImplementedError("
+            + repr(stub_message("sampling.sample_token"))
+            + ")\n"
+            "@pytest.mark.parametrize('i', range(3))\n"
+            "def test_a(i):\n    f()\n"
+        )
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "specdec_course.grading.pytest_plugin", "--impl", "src"
+    )
+    lines = [ln for ln in result.stdout.lines if ln.startswith("not written yet:")]
+    assert lines == ["not written yet: W1D1 `sample_token`  (3 tests)"], lines
