@@ -81,6 +81,13 @@ def _load() -> list[float]:
         return []
 
 
+def _mlx_device() -> str:
+    # The K sweep's JSON names no device; ask MLX the way the bench does.
+    code = "import mlx.core as mx; print(f'{mx.default_device()} (mlx {mx.__version__})')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return proc.stdout.strip() or "unknown"
+
+
 def bench_mode(bench_args: list[str]) -> str:
     """``week4``, ``batch`` or ``sweep``: which result file a bench invocation writes."""
     if "--week4" in bench_args:
@@ -150,7 +157,7 @@ def record(name: str, bench_args: list[str], note: str = "") -> Path:
         "load_average_after": load_after,
         "cpus": os.cpu_count(),
         "blas": result.get("blas", "unknown"),
-        "device": result.get("device") or result.get("machine", {}).get("device", "unknown"),
+        "device": result.get("device") or _mlx_device(),
         "model_sha256": model_hashes(),
         "note": note,
         "result": result,
