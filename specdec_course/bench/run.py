@@ -44,8 +44,10 @@ def run_and_report(
     1 when a greedy output differs from the baseline's (the decoder is not
     lossless) or a task is not written yet; 0 otherwise.
     """
+    from specdec_course.bench.frame import warn_if_loaded
     from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
 
+    warn_if_loaded(console)
     try:
         with friendly_stubs():
             preflight(impl, settings)

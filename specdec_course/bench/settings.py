@@ -173,6 +173,7 @@ def measure_with_impl(
     instead of a report, after printing why, when the pair is refused (2) or a task is not
     written yet (1).
     """
+    from specdec_course.bench.frame import warn_if_loaded
     from specdec_course.core.impl import activate, requested_impl
     from specdec_course.core.unwritten import TaskNotWritten, friendly_stubs, report_unwritten
 
@@ -181,6 +182,7 @@ def measure_with_impl(
     loaded = load_models_and_prompts(console, draft, target, prompts_file, count)
     if loaded is None:
         return 2
+    warn_if_loaded(console)
     try:
         with friendly_stubs():
             return measure(name, *loaded)

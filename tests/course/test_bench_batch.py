@@ -124,8 +124,15 @@ def test_a_wrong_sequential_run_is_counted(monkeypatch):
         monkeypatch.setattr(specdec.decoder, "SpeculativeDecoder", WrongLastToken)
         draft, target = tiny_pair(0)
         report = run_batch_bench(
-            draft, target, PROMPTS[:2], batches=[2], ks=[1], max_tokens=6, repeats=1,
-            impl="solutions", log=lambda m: None,
+            draft,
+            target,
+            PROMPTS[:2],
+            batches=[2],
+            ks=[1],
+            max_tokens=6,
+            repeats=1,
+            impl="solutions",
+            log=lambda m: None,
         )
     finally:
         impl.activate(before)
@@ -135,3 +142,39 @@ def test_a_wrong_sequential_run_is_counted(monkeypatch):
         f"{seq.mismatched_rows}: the reference must not be the sequential runs' own output"
     )
     assert report.row("batched spec K=1", 2).mismatched_rows == 0
+
+
+def test_rows_whose_code_is_not_written_are_skipped_and_listed():
+    # The stubs: only mlx-lm's row can run; every other row is listed with its task, and the
+    # table, the skipped lines and the goal line still print (a student's first days).
+    before = impl.requested_impl()
+    impl.activate("src")
+    try:
+        draft, target = tiny_pair(0)
+        got = run_batch_bench(
+            draft,
+            target,
+            PROMPTS,
+            batches=[1, 2],
+            ks=[2],
+            max_tokens=6,
+            repeats=1,
+            impl="src",
+            log=lambda m: None,
+        )
+    finally:
+        impl.activate(before)
+    assert {r.name for r in got.rows} == {MLX_TARGET}, "only the mlx-lm row runs on the stubs"
+    tasks = " ".join(got.skipped)
+    for row, task in [
+        (OWN_TARGET, "batched_generate"),
+        ("batched spec", "batched_speculative_decode"),
+        ("sequential spec", "SpeculativeDecoder"),
+    ]:
+        assert f"skipped {row}: " in tasks, f"{row} must be listed as skipped: {got.skipped}"
+    assert "specdec test --week 3 --day 3" in tasks, "each skipped row names its test command"
+    console = Console(file=io.StringIO(), width=140)
+    render(console, got)
+    out = console.file.getvalue()
+    assert "3 row(s) skipped" in out and "vs batched target = against" in out
+    assert "B=2: batched target (mlx-lm)" in out, "the table says which batched target it used"

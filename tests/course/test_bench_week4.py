@@ -10,7 +10,15 @@ import io
 import pytest
 from rich.console import Console
 
-from specdec_course.bench.week4 import BASE, FAST, MLX_SPEC, TREE_BRANCH, render, run_week4
+from specdec_course.bench.week4 import (
+    BASE,
+    FAST,
+    MLX_BASE,
+    MLX_SPEC,
+    TREE_BRANCH,
+    render,
+    run_week4,
+)
 from specdec_course.core import impl
 from specdec_course.testing import tiny_pair
 
@@ -99,3 +107,33 @@ def test_renders(report):
     render(Console(file=out, width=140), report)
     text = out.getvalue()
     assert "tree 2x2" in text and "goal fast loop vs target-only" in text
+
+
+def test_rows_whose_code_is_not_written_are_skipped_and_listed():
+    # The stubs (a student's first days): mlx-lm's rows run, the speedups are against mlx-lm's
+    # target-only decoding, every other row is listed with the task that unlocks it.
+    before = impl.requested_impl()
+    impl.activate("src")
+    try:
+        draft, target = tiny_pair(3)
+        got = run_week4(
+            draft,
+            target,
+            [[1, 2, 3, 1, 2]],
+            k=K,
+            max_tokens=6,
+            repeats=1,
+            impl="src",
+            log=lambda m: None,
+        )
+    finally:
+        impl.activate(before)
+    assert {r.name for r in got.rows} == {MLX_BASE, MLX_SPEC} and got.base == MLX_BASE
+    listed = " ".join(got.skipped)
+    for row in (BASE, FAST, "n-gram", "Week 1 loop"):
+        assert f"skipped {row}: " in listed, f"{row} must be listed as skipped: {got.skipped}"
+    assert "specdec test --week 1 --day 2" in listed, "each skipped row names its test command"
+    console = Console(file=io.StringIO(), width=140)
+    render(console, got)
+    out = console.file.getvalue()
+    assert "row(s) skipped" in out and "no goal ratios" in out
