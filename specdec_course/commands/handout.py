@@ -300,28 +300,36 @@ def leak_problems(dest: Path) -> list[str]:
     return problems
 
 
-def _sync(dest: Path) -> list[str]:
-    # The handout's own environment from its uv.lock, offline (the uv cache serves it).
-    cmd = ["uv", "sync", "--offline", "--locked", "--quiet"]
-    proc = subprocess.run(
-        cmd,
-        cwd=dest,
-        capture_output=True,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
-    )
+def _uv_env(venv: Path) -> dict[str, str]:
+    # uv's environment for the proof: the handout's own project, its .venv outside DEST (a
+    # student's handout folder must not ship the proof's 700 MB environment).
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["UV_PROJECT_ENVIRONMENT"] = str(venv)
+    return env
+
+
+def _sync(dest: Path, venv: Path) -> list[str]:
+    # The handout's own environment from its uv.lock, offline (the uv cache serves it), in
+    # ``venv``; compiled once here, as `uv run` never recompiles it (see pyproject.toml).
+    cmd = ["uv", "sync", "--offline", "--locked", "--quiet", "--compile-bytecode"]
+    proc = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, env=_uv_env(venv))
     if proc.returncode != 0:
         return [f"`{' '.join(cmd)}` failed in {dest}:\n{(proc.stdout + proc.stderr)[-1500:]}"]
     return []
 
 
-def test_problems(dest: Path, *, sync: bool, only: list[str] | None = None) -> list[str]:
+def test_problems(
+    dest: Path, *, sync: bool, only: list[str] | None = None, venv: Path | None = None
+) -> list[str]:
     """Run the handout's test command in ``dest``; tasks must be red, tool tests green.
 
-    ``only`` limits the run to some test paths (``specdec check`` keeps its budget).
+    ``only`` limits the run to some test paths (``specdec check`` keeps its budget); with
+    ``sync``, ``uv run`` uses the environment in ``venv`` (made by :func:`_sync`).
     """
     report = Path(tempfile.mkdtemp()) / "report.json"
     env = {k: v for k, v in os.environ.items() if k not in (ENV_VAR, PATH_VAR)}
+    if sync and venv is not None:
+        env["UV_PROJECT_ENVIRONMENT"] = str(venv)
     args = [
         "pytest",
         "-q",
@@ -362,11 +370,17 @@ def test_problems(dest: Path, *, sync: bool, only: list[str] | None = None) -> l
 
 
 def prove_handout(dest: Path, *, sync: bool = True, only: list[str] | None = None) -> list[str]:
-    """The leak check and the handout's own tests; every problem found."""
+    """The leak check and the handout's own tests; every problem found.
+
+    With ``sync`` the handout's environment is built from its lock file in a temporary folder
+    and removed afterwards: ``dest`` is left as written (no ``.venv``).
+    """
     problems = leak_problems(dest)
-    if sync:
-        problems += _sync(dest)
-    return problems or test_problems(dest, sync=sync, only=only)
+    with tempfile.TemporaryDirectory(prefix="specdec-handout-venv-") as tmp:
+        venv = Path(tmp) / ".venv"
+        if sync:
+            problems += _sync(dest, venv)
+        return problems or test_problems(dest, sync=sync, only=only, venv=venv)
 
 
 def write_handout(
