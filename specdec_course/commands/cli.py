@@ -326,7 +326,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sync", dest="sync", action="store_false",
                    help="prove with this environment instead of `uv sync --offline` in DEST")
     p.set_defaults(func=cmd_handout)
+    if not REFERENCE_IMPL:  # a student handout: its CLI lists the student's commands only
+        _drop_commands(sub, ("check", "grade", "handout"))
     return parser
+
+
+def _drop_commands(sub: argparse._SubParsersAction, names: tuple[str, ...]) -> None:
+    """Remove subcommands from the parser and from its help (argparse has no public way)."""
+    for name in names:
+        sub.choices.pop(name, None)
+    sub._choices_actions = [a for a in sub._choices_actions if a.dest not in names]
 
 
 def main(argv: list[str] | None = None) -> int:

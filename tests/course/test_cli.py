@@ -54,3 +54,17 @@ def test_stubs_fail_and_summary_names_the_task():
     assert proc.returncode != 0
     assert "not written yet" in proc.stdout
     assert "sample_token" in proc.stdout
+
+
+def test_a_handout_lists_the_students_commands_only(monkeypatch):
+    # A handout has no reference: check, grade and handout are instructors' commands (their
+    # modules are not even shipped), so its `specdec --help` must not offer them.
+    from specdec_course.commands import cli
+
+    monkeypatch.setattr(cli, "REFERENCE_IMPL", None)
+    text = cli.build_parser().format_help()
+    for command in ("check", "grade", "handout"):
+        assert f"    {command} " not in text and f"{{{command}," not in text, (
+            f"a handout's `specdec --help` offers the instructors' `{command}`:\n{text}"
+        )
+    assert "    test " in text and "    bench " in text, "the student's commands stay"
