@@ -39,6 +39,7 @@ from specdec_course.bench.mlxlm import mlx_lm_rounds
 from specdec_course.bench.settings import load_line, measure_with_impl
 from specdec_course.bench.sweep import rotated
 from specdec_course.core.blas import blas_name
+from specdec_course.core.paths import SMOLLM2_NAMES
 
 #: The Week 4 goals.
 GOAL_VS_TARGET = 2.0
@@ -363,6 +364,11 @@ def bench_week4(
             "[red]--week4 K, --num-prompts, --max-tokens and --repeats must be >= 1[/red]"
         )
         return 2
+    if draft is None and target in SMOLLM2_NAMES:  # no draft model: the prompt-lookup rows
+        from specdec_course.bench.week4_smollm2 import bench_smollm2
+
+        return bench_smollm2(console, target=target, k=k, num_prompts=num_prompts,
+                             max_tokens=max_tokens, repeats=repeats, out=out, impl=impl)
     report = measure_with_impl(
         console,
         impl,
