@@ -145,7 +145,8 @@ def _add_models(parser: argparse.ArgumentParser, prompt: bool = True) -> None:
                         help="draft model: local mlx-lm folder or hub owner/name "
                              "(default: bundled)")
     parser.add_argument("--target", type=model_source,
-                        help="target model: local mlx-lm folder or hub owner/name "
+                        help="target model: local mlx-lm folder, hub owner/name, or smollm2 "
+                             "(SmolLM2-135M-Instruct, offline; drafts by prompt lookup) "
                              "(default: bundled)")
     if prompt:
         parser.add_argument("--prompt", default=None,
