@@ -180,3 +180,31 @@ def test_chat_template_and_eos(f32):
             assert text == rec["text"], "chat template renders differently"
             assert tok.encode(text) == rec["ids"], "templated prompt tokenizes differently"
     assert tok.eos_token_ids == {2} and tok.decode([2]) == "<|im_end|>", "EOS is not <|im_end|>"
+
+
+@needs_model
+def test_walkthrough_shows_a_lookup_round():
+    import io
+
+    from rich.console import Console
+
+    from specdec_course.commands.demo_lookup import lookup_walkthrough
+    from specdec_course.core import impl
+
+    before = impl.requested_impl()
+    out = io.StringIO()
+    try:
+        status = lookup_walkthrough(
+            Console(file=out, width=120),
+            prompt=None,
+            lookahead=4,
+            target="smollm2-float32",
+            impl="solutions",
+        )
+    finally:
+        impl.activate(before)
+    text = out.getvalue()
+    assert status == 0, text
+    # The bundled walkthrough case: " brown", " fox" copied and accepted, " jump" rejected.
+    for word in ("accepted", "rejected", "·jumped"):
+        assert word in text, f"{word!r} missing from the walkthrough:\n{text}"
