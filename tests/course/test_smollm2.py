@@ -94,6 +94,15 @@ def test_names_and_errors():
         smollm2.smollm2_path("8bit")
 
 
+def test_missing_wheel_names_the_install_step(monkeypatch):
+    monkeypatch.setattr(smollm2.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(smollm2.SmolLM2Error, match="uv sync"):
+        smollm2.gguf_path()
+    assert not smollm2.is_installed()
+    with pytest.raises(ModelPairError, match="not installed: run `uv sync`"):
+        load_target("smollm2")
+
+
 @needs_model
 def test_no_offline_draft_is_a_clear_error():
     with pytest.raises(ModelPairError, match="prompt lookup"):
