@@ -94,7 +94,8 @@ class TestSampleRows:
             assert_follows(
                 Counter(draws[:, r].tolist()),
                 exact_next_distribution(probs, t, 0.8),
-                what=f"row {r} of sample_rows at T=0.8: each row samples from ITS OWN softmax",
+                what=f"row {r} of sample_rows at T=0.8: each row samples from ITS OWN softmax "
+                "(mx.random.categorical takes log-probabilities: pass mx.log(p), not p)",
             )
         same = float(np.mean(draws[:, 0] == draws[:, 1]))
         assert same < 0.9, f"the two rows agreed in {same:.0%} of draws: they must be independent"
@@ -183,7 +184,8 @@ class TestBatchedGenerate:
                 Counter(tuple(r.tokens) for r in results[b::2]),
                 exact_sequence_distribution(probs, last, 3, temperature=0.9),
                 what=f"prompt {prompts[b]}: 3 sampled tokens per row must follow the model's own "
-                "distribution, independently in every row",
+                "distribution, independently in every row (split the key every step: one key "
+                "reused draws the same uniforms each step)",
             )
 
     def test_same_key_same_output(self):

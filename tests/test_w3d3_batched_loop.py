@@ -275,7 +275,8 @@ class TestSampledIsLossless:
                 Counter(tuple(r.tokens) for r in results[b::3]),
                 exact_sequence_distribution(probs, last, 3, temperature=temperature),
                 what=f"prompt {prompts[b]}, T={temperature}, K={k}: each row's 3 sampled tokens "
-                "must follow the target's joint distribution",
+                "must follow the target's joint distribution (split the draft key every draft "
+                "step and keep a separate verify key)",
             )
 
     def test_same_key_same_output(self):

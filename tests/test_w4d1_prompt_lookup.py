@@ -228,7 +228,8 @@ class TestGreedyIsLossless:
         got = lookup_generate(target, prompt, 25, drafter=ModelDrafter(draft), lookahead=k)
         assert got == want, (
             "lookup_generate with a ModelDrafter must do exactly what the Week 1 loop does "
-            f"(tokens, rounds, call counts); got {got}, want {want}"
+            f"(tokens, rounds, call counts); got {got}, want {want}. After a fully accepted "
+            "round the draft cache lacks d_K and the bonus: the catch-up feeds both"
         )
 
 

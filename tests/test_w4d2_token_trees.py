@@ -28,6 +28,7 @@ from specdec_course.testing import (
     tiny_pair,
     untrimmable,
 )
+from specdec_course.testing.diffs import token_mismatch
 from specdec_course.testing.ties import assert_greedy_equal_or_tie
 from tests.w1_helpers import BUNDLED_PROMPTS, bundled_greedy, bundled_pair, mlx_lm_greedy
 
@@ -247,12 +248,12 @@ class TestGreedyIsLossless:
         draft, target = tiny_pair(seed)
         want = mlx_lm_greedy(target, prompt, 30)  # NearTieError on a seed with a near-tie
         result = tree_speculative_generate(draft, target, prompt, 30, branch=branch, depth=depth)
-        i = first_difference(result.tokens, want)
-        assert result.tokens == want, (
-            f"branch={branch}, depth={depth}: output differs from target-only greedy at token "
-            f"{i} (got {result.tokens[i : i + 3]}, want {want[i : i + 3]}): keep exactly the "
-            "accepted path in the target cache (keep_path with the root first) and emit the "
-            "target's argmax after the last accepted node"
+        assert result.tokens == want, token_mismatch(
+            result.tokens,
+            want,
+            "keep exactly the accepted path in the target cache (keep_path with the root "
+            "first) and emit the target's argmax after the last accepted node",
+            what=f"branch={branch}, depth={depth}: output against target-only greedy",
         )
 
     def test_width_one_is_week1(self):
@@ -354,7 +355,8 @@ class TestSampledIsLossless:
             exact_sequence_distribution(probs, 1, 3, temperature=0.7),
             what="3 tokens at T=0.7 from a tree with 3 candidates per depth: accept a child "
             "with probability p'(x), where p' is p with the rejected siblings' mass removed "
-            "and renormalised; draw the final token from that residual",
+            "and renormalised, with a fresh uniform for each child tried; draw the final token "
+            "from that residual",
         )
 
     def test_same_key_same_output(self):

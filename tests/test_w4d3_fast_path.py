@@ -13,6 +13,7 @@ from specdec_course.testing import (
     tiny_pair,
     untrimmable,
 )
+from specdec_course.testing.diffs import token_mismatch
 from specdec_course.testing.guards import zero_size
 from tests.w1_helpers import BUNDLED_PROMPTS, bundled_pair
 
@@ -79,13 +80,18 @@ class TestSameAsWeek1:
         draft, target = tiny_pair(seed)
         want = week1(draft, target, prompt, 30, k)
         got = fast_generate(draft, target, prompt, 30, lookahead=k)
-        assert got.tokens == want.tokens, (
-            f"K={k}: tokens differ from the Week 1 loop's: check which draft cache positions "
-            "you keep after a round, and that t_0 .. t_n are emitted"
+        assert got.tokens == want.tokens, token_mismatch(
+            got.tokens,
+            want.tokens,
+            "the target cache not rewound to len(context) - 1 or the draft cache to the "
+            "common prefix after a round, or the verdict's count n emitted as a token (emit "
+            "verdict[1 : n + 2])",
+            what=f"K={k}: tokens against the Week 1 loop's",
         )
         assert got == want, (
             f"K={k}: same tokens but different counts (rounds, calls): {got} vs {want}; the fast "
-            "loop must make exactly the Week 1 loop's calls"
+            "loop must make exactly the Week 1 loop's calls (K = min(lookahead, max_tokens - "
+            "len(tokens) - 1), and record_round(0, 0) for a round with nothing drafted)"
         )
 
     def test_same_calls_and_inputs(self):

@@ -18,7 +18,7 @@ import numpy as np
 from mlx_lm.models.cache import KVCache
 
 from specdec_course.testing import LOG_ZERO
-from specdec_course.testing.guards import refuse_empty
+from specdec_course.testing.guards import refuse_empty, refuse_other_batch
 
 
 class _HistoryModel(nn.Module):
@@ -37,9 +37,15 @@ class _HistoryModel(nn.Module):
             f"models take token ids of shape (B, L), got {getattr(inputs, 'shape', inputs)}"
         )
         refuse_empty(inputs, type(self).__name__)
+        refuse_other_batch(inputs, cache, type(self).__name__)
         tokens = np.array(inputs).astype(np.int64)
         assert tokens.size == 0 or (tokens.min() >= 0 and tokens.max() < self.vocab_size), (
             f"token id outside [0, {self.vocab_size}) fed to the model: {tokens.tolist()}"
+            + (
+                " (-1 is batched_verify's placeholder: emit only tokens[b, :n_b + 1])"
+                if tokens.size and tokens.min() == -1
+                else ""
+            )
         )
         batch, length = tokens.shape
         layer = cache[0] if cache else None

@@ -195,7 +195,13 @@ class _TreeCache:
 def _as_int_list(values: Any, what: str) -> list[int]:
     out = values.tolist() if isinstance(values, mx.array) else list(values)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in out):
-        raise TypeError(f"{what} must hold ints, got {out!r}")
+        hint = (
+            ": its elements are mx.arrays (list() of an array); use a list of Python ints "
+            "(token_list(prompt), or array.tolist())"
+            if any(isinstance(v, mx.array) for v in out)
+            else ""
+        )
+        raise TypeError(f"{what} must hold ints, got {out!r}{hint}")
     return out
 
 

@@ -318,7 +318,7 @@ MUTANTS: tuple[Mutant, ...] = (
     M("w4d2", "trees", "mask with the parent only, not every ancestor",
       "row = list(rows[parent]) if parent >= 0 else [False] * n",
       "row = [j == parent for j in range(n)]",
-      says=("ancestor",)),
+      says=("ancestor|parent's parent",)),
     M("w4d2", "trees", "positions by index instead of depth",
       "depths.append(depths[parent] + 1 if parent >= 0 else 0)",
       "depths.append(i)",
@@ -377,7 +377,7 @@ MUTANTS: tuple[Mutant, ...] = (
       "    if check_count(branch",
       "    token_list(prompt_tokens)\n    context = list(prompt_tokens)\n"
       "    check_count(max_tokens, \"max_tokens\")\n    if check_count(branch",
-      says=("list|mx.array",)),
+      says=("mx.array",)),
     M("w4d2", "trees", "prefills the target before max_tokens == 0 returns",
       "    if max_tokens == 0:\n        return result\n"
       "    cache = make_prompt_cache(target_model)\n",

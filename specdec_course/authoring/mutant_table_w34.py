@@ -228,7 +228,7 @@ MUTANTS: tuple[Mutant, ...] = (
       "            else:\n                self.misses += 1\n",
       "        if tokens:\n            self.hits += 1\n"
       "        else:\n            self.misses += 1\n",
-      says=("k = 0",)),
+      says=("k = 0|for no tokens",)),
     M("w4d1", "lookup", "falls back when the n-gram proposes fewer than k tokens",
       "if tokens or k == 0:",
       "if len(tokens) == k:",
@@ -281,6 +281,6 @@ MUTANTS: tuple[Mutant, ...] = (
     M("w4d3", "fastloop", "greedy_verdict never checks that the draft is 1-D",
       "    if draft_tokens.ndim != 1:\n        raise",
       "    if False:\n        raise",
-      says=("1-D|shape",)),
+      says=("1-D|2-D|2d|shape",)),
 )
 # fmt: on

@@ -58,3 +58,22 @@ def zero_size(case: str, hint: str) -> Iterator[None]:
             f"{case}: your code hit an MLX error on a zero-size array ({err}). MLX cannot "
             f"reduce or argmax an empty array, so this case needs its own branch: {hint}"
         ) from err
+
+
+def refuse_other_batch(inputs: Any, cache: Any, model: str) -> None:
+    """Raise an AssertionError when ``inputs`` has another number of rows than ``cache``.
+
+    A ragged loop that drops finished rows from its list of live rows but not from the
+    cache feeds ``B_live`` rows to a cache of ``B`` rows: MLX then fails in a broadcast
+    (``[broadcast_shapes] Shapes (2,1,1,1) and (3,1,1,1)``), which names neither.
+    """
+    layer = cache[0] if cache else None
+    rows = getattr(layer, "batch_size", None)
+    shape = tuple(getattr(inputs, "shape", ()))
+    if isinstance(rows, int) and len(shape) == 2 and rows and shape[0] != rows:
+        raise AssertionError(
+            f"{model} was fed {shape[0]} rows but its cache holds {rows}: when rows leave the "
+            "batch, drop them from the cache too (filter_rows(cache, keep)), in the same order "
+            "as your list of live rows"
+        )
+

@@ -10,7 +10,7 @@ import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
 from mlx_lm.models import llama
 
-from specdec_course.testing.guards import refuse_empty
+from specdec_course.testing.guards import refuse_empty, refuse_other_batch
 
 # Tiny real transformers
 # --------------------------------------------------------------------------
@@ -71,6 +71,7 @@ class GuardedLlama(llama.Model):
 
     def __call__(self, inputs: mx.array, *args: Any, **kwargs: Any) -> mx.array:
         refuse_empty(inputs, "the tiny Llama")
+        refuse_other_batch(inputs, kwargs.get("cache", args[0] if args else None), "the tiny Llama")
         return super().__call__(inputs, *args, **kwargs)
 
 

@@ -66,7 +66,13 @@ def test_every_budget_zero_runs_nothing():
     # crashes (max() of nothing) or the model runs for rows that want no tokens.
     model = BatchCounting(_model())
     for budgets in (0, [0, 0]):
-        results = batched_generate(model, [[1], [2, 3]], budgets)
+        try:
+            results = batched_generate(model, [[1], [2, 3]], budgets)
+        except (ValueError, IndexError) as err:  # e.g. max() of an empty batch
+            raise AssertionError(
+                f"max_tokens={budgets}: {type(err).__name__}: {err}. With every budget 0 "
+                "return empty results before any prefill or call"
+            ) from err
         assert [r.tokens for r in results] == [[], []], f"max_tokens={budgets}: no tokens at all"
         assert [r.target_calls for r in results] == [0, 0] and model.calls == 0, (
             f"max_tokens={budgets}: the model ran {model.calls} times; with every budget 0 "
