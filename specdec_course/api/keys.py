@@ -3,7 +3,7 @@
 Every generation loop (Week 1's decoder, the batched loop, prompt lookup, token trees)
 takes ``key=None`` to mean "use MLX's global random state". Splitting must then pass
 ``None`` through instead of calling ``mx.random.split(None)``, which raises: a bug the
-hidden tests catch in student code. The loops call this one helper, so they read the same
+tests catch in student code. The loops call this one helper, so they read the same
 with and without a key.
 
 May import: nothing of ours.

@@ -30,8 +30,7 @@ LINE_LENGTH = 100  # [tool.ruff] line-length: stubs must pass `ruff check` / `ru
 HEADER = (
     "# Your code goes here: replace each `raise NotImplementedError(...)` with the function's\n"
     "# code, following the TODO plan above it. Keep signatures and docstrings as they are.\n"
-    "# Generated from the reference by `uv run python -m specdec_course.authoring.stubs`;\n"
-    "# course maintainers regenerate this file instead of editing it.\n"
+    "# (Course maintainers generate this file; they change its generator, not the file.)\n"
 )
 
 

@@ -79,6 +79,14 @@ CACHES = {
 POINTERS = re.compile(r"\bsolutions[/\\.]|\bimport solutions\b|tests/hidden|rubric\.toml")
 #: The reference's name, which no shipped file may hold, the course machinery included.
 REFERENCE_NAME = re.compile(r"\bsolutions\b")
+#: Instructor traces in what students read (stubs, tests, book, the modules they import):
+#: a stub "generated from the reference", the hidden tests, internal issue numbers, a command
+#: commented "# the reference ...". The CLI and the grading plugin may name the hidden tests.
+TRACES = re.compile(
+    r"generated from the reference|\bhidden tests?\b|\bissues? \d+\b|#\s*the reference\b", re.I
+)
+#: Shipped machinery exempt from TRACES (instructors' command help, the grading plugin).
+TRACE_EXEMPT = ("specdec_course/commands/", "specdec_course/grading/")
 #: The ``--impl`` table in pyproject.toml; a handout names the students' folder only.
 IMPL_TABLE = re.compile(r"^implementations = \{.*\}$", re.M)
 HANDOUT_IMPL_TABLE = 'implementations = { src = "src" }'
@@ -175,14 +183,44 @@ def write_tree(dest: Path) -> None:
         text = summary.read_text()
         summary.write_text(text.split("\n# For instructors", 1)[0].rstrip("\n") + "\n")
     for chapter in sorted((dest / "book" / "src").glob("*.md")):
-        # Chapters show instructors' runs with `--impl solutions`; a handout has no reference,
-        # so the same commands run the student's own code there.
         text = chapter.read_text()
         if REFERENCE_FLAG in text:
-            chapter.write_text(text.replace(REFERENCE_FLAG, ""))
+            chapter.write_text(handout_chapter(text))
     (dest / "README.md").write_text(README.format(test_command=TEST_COMMAND))
     (dest / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
     (dest / ".github" / "workflows" / "tests.yml").write_text(CI)
+
+
+def _command(line: str) -> str:
+    # A code line's command without the reference flag, its comment and extra spaces.
+    return " ".join(line.split("#", 1)[0].replace(REFERENCE_FLAG, "").split())
+
+
+def handout_chapter(text: str) -> str:
+    """A chapter as a handout shows it: every command runs the student's own code.
+
+    Chapters show instructors' runs with ``--impl solutions``. In a code block, a command with
+    the flag is dropped when the same block runs it without (``# the reference passes`` over
+    ``# your code``); otherwise it loses the flag, and a comment naming the reference. Prose
+    keeps its commands, without the flag.
+    """
+    lines, out, fence = text.split("\n"), [], None
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("```"):
+            fence = None if fence is not None else i
+        if REFERENCE_FLAG not in line:
+            out.append(line)
+            continue
+        if fence is None:
+            out.append(line.replace(REFERENCE_FLAG, ""))
+            continue
+        end = next((j for j in range(i, len(lines)) if lines[j].lstrip().startswith("```")), i)
+        block = [ln for ln in lines[fence + 1 : end] if REFERENCE_FLAG not in ln]
+        if _command(line) in {_command(ln) for ln in block}:
+            continue
+        code, _, comment = line.replace(REFERENCE_FLAG, "").partition("#")
+        out.append(code.rstrip() if "reference" in comment else line.replace(REFERENCE_FLAG, ""))
+    return "\n".join(out)
 
 
 def git_commit(dest: Path) -> None:
@@ -271,6 +309,8 @@ def leak_problems(dest: Path) -> list[str]:
         # the machinery included, may name the reference.
         machinery = rel.parts[0] == "specdec_course" or rel.name == "pyproject.toml"
         pointing = [REFERENCE_NAME] if machinery else [REFERENCE_NAME, POINTERS]
+        if not rel.as_posix().startswith(TRACE_EXEMPT):
+            pointing.append(TRACES)
         # Neither pattern spans lines: a file that matches nowhere is not read line by line.
         if any(pat.search(text) for pat in pointing):
             for number, line in enumerate(text.splitlines(), 1):

@@ -1,7 +1,6 @@
 # Your code goes here: replace each `raise NotImplementedError(...)` with the function's
 # code, following the TODO plan above it. Keep signatures and docstrings as they are.
-# Generated from the reference by `uv run python -m specdec_course.authoring.stubs`;
-# course maintainers regenerate this file instead of editing it.
+# (Course maintainers generate this file; they change its generator, not the file.)
 """Week 1 Day 2: the autoregressive baseline.
 
 Plain decoding with a KV cache: one target forward pass per generated token.

@@ -1,7 +1,6 @@
 # Your code goes here: replace each `raise NotImplementedError(...)` with the function's
 # code, following the TODO plan above it. Keep signatures and docstrings as they are.
-# Generated from the reference by `uv run python -m specdec_course.authoring.stubs`;
-# course maintainers regenerate this file instead of editing it.
+# (Course maintainers generate this file; they change its generator, not the file.)
 """Week 3 Day 2: batched verification.
 
 The Week 1 verifier walks one row's draft in Python. For a batch, every row

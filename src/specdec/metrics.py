@@ -1,7 +1,6 @@
 # Your code goes here: replace each `raise NotImplementedError(...)` with the function's
 # code, following the TODO plan above it. Keep signatures and docstrings as they are.
-# Generated from the reference by `uv run python -m specdec_course.authoring.stubs`;
-# course maintainers regenerate this file instead of editing it.
+# (Course maintainers generate this file; they change its generator, not the file.)
 """Week 2 Day 2: from raw timings and counts to the figures a benchmark reports.
 
 A benchmark run leaves behind plain numbers: how many tokens each decoder

@@ -1,7 +1,6 @@
 # Your code goes here: replace each `raise NotImplementedError(...)` with the function's
 # code, following the TODO plan above it. Keep signatures and docstrings as they are.
-# Generated from the reference by `uv run python -m specdec_course.authoring.stubs`;
-# course maintainers regenerate this file instead of editing it.
+# (Course maintainers generate this file; they change its generator, not the file.)
 """Week 2 Day 1: how fast can speculative decoding be?
 
 Before timing anything we predict. If every draft token is accepted

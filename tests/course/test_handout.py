@@ -110,3 +110,32 @@ def test_the_handout_cli_offers_only_the_students_code(handout):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['src']", f"the handout offers --impl {proc.stdout.strip()}"
+
+
+def test_instructor_traces_are_caught(handout, tmp_path):
+    # Bugs caught: stubs headed "Generated from the reference", an API docstring about the
+    # hidden tests, a chapter citing an internal issue number, a command commented as the
+    # reference's: none names the solution code, yet each is an instructor's trace.
+    dest = tmp_path / "traces"
+    shutil.copytree(handout, dest)
+    stub = dest / "src" / "specdec" / "verify.py"
+    stub.write_text("# Generated from the reference by a tool\n" + stub.read_text())
+    keys = dest / "specdec_course" / "api" / "keys.py"
+    keys.write_text(keys.read_text() + "\n# a bug the hidden tests catch\n")
+    (dest / "book" / "src" / "extra.md").write_text("The goal (issue 9) holds.\n")
+    (dest / "book" / "src" / "cmds.md").write_text(
+        "```sh\nuv run specdec x  # the reference\n```\n"
+    )
+    problems = " ".join(leak_problems(dest))
+    for where in ("verify.py:1", "keys.py:", "extra.md:1", "cmds.md:2"):
+        assert where in problems, f"{where} holds an instructor trace the leak check missed"
+
+
+def test_handout_chapters_drop_the_references_duplicate_commands(handout):
+    # Bug caught: `--impl solutions` removed from "uv run specdec test ... --impl solutions
+    # # the reference passes" left the same command twice, commented as the reference's.
+    setup = (handout / "book" / "src" / "setup.md").read_text()
+    assert "the reference passes" not in setup
+    assert setup.count("uv run specdec test --week 1 --day 1 ") == 1, setup
+    bench = (handout / "book" / "src" / "week2-02-benchmark.md").read_text()
+    assert "the reference decoder" not in bench and "compare with the reference" not in bench
