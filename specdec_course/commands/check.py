@@ -35,6 +35,7 @@ from specdec_course.authoring.stubs import stub_problems
 from specdec_course.core.cmdline import default_workers
 from specdec_course.core.paths import HIDDEN_TESTS_DIR, REPO_ROOT
 from specdec_course.core.tasks import CHAPTERS
+from specdec_course.grading.rubric import record_timings
 from specdec_course.grading.runner import TestRun, run_pytest
 
 
@@ -114,6 +115,8 @@ def check_reference() -> list[str]:
     _reference_ids.update(r["nodeid"] for r in records)
     if not records:
         return ["no task tests ran on the reference:\n" + run.output[-3000:]]
+    # The grader's per-test timeouts and day budgets scale with the reference's own time.
+    record_timings(records + _part(run, "hidden"))
     bad = [
         f"{r['nodeid']}: {r['outcome']} ({r['exception']}: {r['message']})"
         for r in records

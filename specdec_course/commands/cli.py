@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from rich.console import Console
+from rich.text import Text
 
 from specdec_course import __version__
 from specdec_course.bench.settings import (
@@ -77,6 +78,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         short = f"W{ch.week}D{ch.day} tests"
     extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
     console.rule(f"[bold]{title}[/bold] - testing the {impl!r} implementation")
+    _warn_static(impl, markers)
     # The plugin ties tests/test_wNdM_*.py to marker wNdM, so one chapter's file is
     # enough to collect; skipping the other chapters' imports saves seconds per run.
     files = sorted(str(p.relative_to(REPO_ROOT)) for m in markers for p in day_test_files(m))
@@ -85,6 +87,19 @@ def cmd_test(args: argparse.Namespace) -> int:
         return run.returncode
     console.print(summary_table(run.records, f"{short} ({impl})"))
     return run.returncode
+
+
+def _warn_static(impl: str, markers: list[str]) -> None:
+    """Say before the tests what `specdec grade` would refuse in these days' modules."""
+    from specdec_course.core.tasks import CHAPTERS
+    from specdec_course.grading.static_check import check_package
+
+    modules = sorted({t.split(".")[0] for c in CHAPTERS if c.marker in markers for t in c.tasks})
+    found = check_package(IMPLEMENTATIONS[impl] / "specdec", modules)
+    for violations in found.values():
+        for v in violations:
+            console.print(Text(f"grading would refuse {v} (that module's days score 0)",
+                               style="bold red"))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -115,7 +130,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
         console.print(f"specdec grade: {err}", soft_wrap=True, markup=False)
         return 2
     print_grade(console, result)
-    console.print(f"wrote {args.out}/grade.json and {args.out}/junit.xml")
+    console.print(
+        f"wrote {args.out}/grade.json, student.json (hidden tests withheld) and junit.xml",
+        markup=False,
+    )
     return 0
 
 

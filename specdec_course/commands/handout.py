@@ -60,10 +60,27 @@ TOOL_TESTS = [
 DROP = [
     "book/src/instructors.md",
     "specdec_course/authoring",
-    "specdec_course/grading/grade.py",
     "specdec_course/commands/handout.py",
-    "specdec_course/grading/rubric.toml",
     "specdec_course/commands/check.py",
+    # The grader: everything of grading/ but the pytest plugin, `specdec test`'s runner and
+    # the static check (students run it before submitting).
+    *(
+        f"specdec_course/grading/{name}"
+        for name in (
+            "grade.py",
+            "rubric.py",
+            "rubric.toml",
+            "reference_times.json",
+            "session.py",
+            "tree.py",
+            "procs.py",
+            "report.py",
+            "channel.py",
+            "sandbox.py",
+            "worker.py",
+            "autograder.py",
+        )
+    ),
 ]
 #: Never shipped anywhere: caches, compiled files, build output.
 CACHES = {
@@ -153,10 +170,29 @@ def _ignore(folder: str, names: list[str]) -> set[str]:
 
 
 def write_tree(dest: Path) -> None:
-    """Copy what a student gets into ``dest`` (which must not exist or be empty)."""
+    """Copy what a student gets into ``dest`` (which must not exist or be empty).
+
+    Raises:
+        HandoutError: for a ``dest`` inside this repository, a file, a folder that is not
+            empty, or one that cannot be created.
+    """
+    dest = Path(dest).resolve()
+    if dest == REPO_ROOT or REPO_ROOT in dest.parents:
+        raise HandoutError(
+            f"{dest} is inside the instructor repository: write the handout outside it "
+            "(e.g. ../specdec-handout), or it would ship next to the reference"
+        )
+    if dest.exists() and not dest.is_dir():
+        raise HandoutError(f"{dest} is a file: give a new folder")
     if dest.exists() and any(dest.iterdir()):
         raise HandoutError(f"{dest} exists and is not empty: give a new folder")
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        probe = dest / ".specdec-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise HandoutError(f"cannot write the handout to {dest}: {err.strerror}") from err
     for item in SHIP:
         src, out = REPO_ROOT / item, dest / item
         out.parent.mkdir(parents=True, exist_ok=True)

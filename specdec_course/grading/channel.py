@@ -40,21 +40,41 @@ def _sign(key: bytes, seq: int, body: str) -> str:
 
 
 class Sender:
-    """The worker's end: writes signed records to an inherited file descriptor."""
+    """The worker's end: writes signed records to an inherited file descriptor.
+
+    The key lives in a closure, not an attribute, and ``send`` refuses to sign when the
+    class's ``send`` is no longer itself (a submission wrapped it to rewrite verdicts): the
+    record then says so instead.
+    """
 
     def __init__(self, fd: int, key: bytes):
-        self._fd = fd
-        self._key = key
-        self._seq = 0
+        counter = [0]
+
+        def send(kind: str, **fields: object) -> None:
+            if type(self).send is not original or self.send is not send:
+                kind, fields = (
+                    "result",
+                    {
+                        "nodeid": fields.get("nodeid"),
+                        "outcome": "error",
+                        "exception": "Tampering",
+                        "message": "the submission replaced the verdict channel's send",
+                    },
+                )
+            body = json.dumps({"kind": kind, **fields}, sort_keys=True, default=str)
+            seq = counter[0]
+            counter[0] += 1
+            line = json.dumps({"seq": seq, "body": body, "sig": _sign(key, seq, body)})
+            data = (line + "\n").encode()
+            while data:  # a pipe may take a long line in pieces
+                data = data[os.write(fd, data) :]
+
+        original = Sender.send
+        self.send = send  # type: ignore[method-assign]
 
     def send(self, kind: str, **fields: object) -> None:
         """Write one record (``kind`` plus JSON-able fields) as one signed line."""
-        body = json.dumps({"kind": kind, **fields}, sort_keys=True, default=str)
-        line = json.dumps({"seq": self._seq, "body": body, "sig": _sign(self._key, self._seq, body)})
-        self._seq += 1
-        data = (line + "\n").encode()
-        while data:  # a pipe may take a long line in pieces
-            data = data[os.write(self._fd, data) :]
+        raise RuntimeError("a Sender's send is set per instance")
 
 
 class ChannelError(ValueError):

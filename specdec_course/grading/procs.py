@@ -65,20 +65,26 @@ def _closed_ancestors(path: Path) -> Path | None:
 
 def _mount_script(hide: list[Path], needed: list[Path], stage: Path) -> str:
     lines = ["set -e"]
-    for n, path in enumerate(needed):
+    # Per closed folder (e.g. /root): bind aside the children on the way to what is needed,
+    # cover the folder with an empty tmpfs, then move those children back in.
+    keeps: dict[Path, list[Path]] = {}
+    for path in needed:
         top = _closed_ancestors(path)
-        if top is None:
-            continue
-        # Keep the one child of `top` on the way to `path`, cover the rest of `top`.
-        child = top / path.relative_to(top).parts[0]
-        keep = stage / f"keep{n}"
-        keep.mkdir(parents=True, exist_ok=True)
-        lines += [
-            f"mount --bind '{child}' '{keep}'",
-            f"mount -t tmpfs -o mode=0755,size=1m specdec-cover '{top}'",
-            f"mkdir -p '{child}'",
-            f"mount --move '{keep}' '{child}'",
-        ]
+        if top is not None:
+            child = top / path.relative_to(top).parts[0]
+            if child not in keeps.setdefault(top, []):
+                keeps[top].append(child)
+    n = 0
+    for top, children in keeps.items():
+        moves = []
+        for child in children:
+            keep = stage / f"keep{n}"
+            n += 1
+            keep.mkdir(parents=True, exist_ok=True)
+            lines.append(f"mount --bind '{child}' '{keep}'")
+            moves += [f"mkdir -p '{child}'", f"mount --move '{keep}' '{child}'"]
+        lines.append(f"mount -t tmpfs -o mode=0755,size=1m specdec-cover '{top}'")
+        lines += moves
     for path in hide:
         if path.is_dir():
             lines.append(f"mount -t tmpfs -o mode=0000,size=1m specdec-hidden '{path}'")
@@ -93,7 +99,8 @@ def contain(hide: list[Path], needed: list[Path], stage: Path) -> Containment:
     Args:
         hide: files and folders the worker must not see (they must not contain ``needed``).
         needed: folders the worker must reach (interpreter, environment, tree, models).
-        stage: an empty folder for the mount script's temporary binds.
+        stage: an empty folder for the mount script's temporary binds, outside every
+            folder the script covers (the system's temp folder is).
     """
     if not can_isolate():
         return Containment()
@@ -125,26 +132,33 @@ def _belongs(pid: int, c: Containment) -> bool:
 
 
 def kill_all(c: Containment, session: int | None) -> int:
-    """Kill the worker's session and every process of the day; how many were found."""
+    """Kill the worker's session and every process of the day; how many were found alive."""
     if session is not None:
         try:
             os.killpg(session, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    found = 0
+    found: set[int] = set()
     me = os.getpid()
     for _ in range(20):  # a process forking as fast as it can: kill until none is left
         alive = [p for p in _pids() if p != me and _belongs(p, c)]
         if not alive:
             break
-        found += len(alive)
+        found.update(alive)
+        if os.environ.get("SPECDEC_GRADE_DEBUG"):
+            for pid in alive:
+                try:
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                    print("leftover", pid, cmd[:200], file=sys.stderr)
+                except OSError:
+                    pass
         for pid in alive:
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
         time.sleep(0.02)
-    return found
+    return len(found)
 
 
 def chown_scratch(path: Path, c: Containment) -> None:

@@ -49,6 +49,51 @@ def use_channel(sender, tampered) -> None:
     _CHANNEL, _TAMPERED = sender, tampered
 
 
+# Under the grader: pytest's plugins and the report hooks' implementations as they were when
+# the session started, before any test module (and so any submitted module) was imported.
+# (A dict filled in place: the worker's snapshot of this module's names stays valid.)
+_HOOKS_AT_START: dict[str, tuple] = {}
+GUARDED_HOOKS = (
+    "pytest_runtest_makereport",
+    "pytest_runtest_protocol",
+    "pytest_runtest_call",
+    "pytest_runtest_setup",
+    "pytest_pyfunc_call",
+    "pytest_runtest_logreport",
+    "pytest_report_teststatus",
+)
+
+
+def _hook_state(config: pytest.Config) -> tuple:
+    hooks = tuple(
+        tuple(impl.function for impl in getattr(config.hook, name).get_hookimpls())
+        for name in GUARDED_HOOKS
+    )
+    return hooks, frozenset(map(id, config.pluginmanager.get_plugins()))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session: pytest.Session) -> None:
+    """Under the grader: remember the hooks, to see later whether a submission added one.
+
+    Collection imports the test modules, and so the submission: pytest's own plugins are
+    all registered by now (the fixture manager at session start), no submitted code ran.
+    """
+    if _CHANNEL is not None:
+        _HOOKS_AT_START["state"] = _hook_state(session.config)
+
+
+def _hooks_changed(config: pytest.Config) -> list[str]:
+    if "state" not in _HOOKS_AT_START:
+        return []
+    (hooks_then, plugins_then), (hooks, plugins) = _HOOKS_AT_START["state"], _hook_state(config)
+    changed = [n for n, a, b in zip(GUARDED_HOOKS, hooks, hooks_then, strict=True) if a != b]
+    if plugins != plugins_then:
+        new = [p for p in config.pluginmanager.get_plugins() if id(p) not in plugins_then]
+        changed.append("pytest's plugin list " + repr(new)[:300])
+    return changed
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Under the grader: the ids about to run, in order."""
     if _CHANNEL is not None:
@@ -250,7 +295,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             # One record per test as it finishes: a run killed by a crash or a time cap
             # still leaves the finished tests behind. A submission that patched the test
             # machinery gets no verdict it could have forged.
-            changed = _TAMPERED() if _TAMPERED is not None else []
+            changed = (_TAMPERED() if _TAMPERED is not None else []) + _hooks_changed(item.config)
             sent = dict(record)
             sent["message"] = (sent["message"] or "")[:CHANNEL_MESSAGE_CAP]
             if changed:

@@ -74,8 +74,10 @@ def student_report(result: dict) -> dict:
     for day in result["days"]:
         public = [t for t in day["tests"] if not t["hidden"]]
         hidden = [t for t in day["tests"] if t["hidden"]]
-        first = day["first_failure"] if not day.get("first_failure_hidden") else (
-            "a hidden test failed (its name and message are withheld)"
+        first = (
+            day["first_failure"]
+            if not day.get("first_failure_hidden")
+            else ("a hidden test failed (its name and message are withheld)")
         )
         days.append(
             {
@@ -119,7 +121,9 @@ def print_grade(console: Console, result: dict) -> None:
         total = d["passed"] + d["failed"] + d["errored"]
         detail = cap(d["first_failure"]) + (f" [{cap(d['note'])}]" if d["note"] else "")
         table.add_row(
-            d["day"], f"{d['points']:g}/{d['max_points']:g}", f"{d['passed']}/{total}",
+            d["day"],
+            f"{d['points']:g}/{d['max_points']:g}",
+            f"{d['passed']}/{total}",
             Text(detail),
         )
     console.print(table)

@@ -33,6 +33,7 @@ class DayRule:
     hidden_share: float
     test_timeout_s: float
     day_cap_s: float
+    collect_cap_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,10 @@ def load_rubric(path: Path = RUBRIC_PATH) -> Rubric:
     for ch in CHAPTERS:
         merged = {**defaults, **days.get(ch.marker, {})}
         try:
-            rule = DayRule(*(float(merged[k]) for k in DayRule.__dataclass_fields__))
+            rule = DayRule(
+                *(float(merged[k]) for k in DayRule.__dataclass_fields__ if k != "collect_cap_s"),
+                collect_cap_s=float(merged.get("collect_cap_s", 30.0)),
+            )
         except (KeyError, TypeError, ValueError) as err:
             raise GradeError(f"rubric {path}: day {ch.marker} lacks a valid {err}") from err
         if rule.points < 0 or not 0 <= rule.hidden_share <= 1 or rule.test_timeout_s <= 0:

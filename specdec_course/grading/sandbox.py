@@ -196,6 +196,8 @@ class Snapshot:
                 if key in ("__warningregistry__", "_") or f"{name}.{key}" in self._ignore:
                     continue
                 if key in saved and (key not in now or now[key] is not saved[key]):
+                    if key.startswith("_") and saved[key] is None and key in now:
+                        continue  # a lazy cache filled on first use (`_BUNDLED = None`)
                     found.append(f"{name}.{key}")  # rebound or deleted
                 elif key not in saved and (name == "builtins" or hasattr(builtins, key)):
                     found.append(f"{name}.{key}")  # a new global that shadows a builtin

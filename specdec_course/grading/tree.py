@@ -39,8 +39,8 @@ def submitted_files(package: Path) -> tuple[dict[str, Path], list[str]]:
     found, ignored = {}, []
     for path in sorted(Path(package).rglob("*")):
         rel = path.relative_to(package)
-        if path.is_dir() or "__pycache__" in rel.parts:
-            continue
+        if path.is_dir() or "__pycache__" in rel.parts or rel == Path("__init__.py"):
+            continue  # the package's __init__ is always the course's own
         if len(rel.parts) == 1 and path.suffix == ".py" and path.stem in wanted:
             if path.is_symlink():
                 ignored.append(f"specdec/{rel} (a link, not a file)")
@@ -60,9 +60,7 @@ def _copy(src: Path, dest: Path) -> None:
         shutil.copyfile(src, dest)
 
 
-def build_tree(
-    dest: Path, marker: str, *, hidden: bool, modules: dict[str, Path | None]
-) -> Path:
+def build_tree(dest: Path, marker: str, *, hidden: bool, modules: dict[str, Path | None]) -> Path:
     """Write one day's grading tree to ``dest`` (created) and make it read-only.
 
     Args:
@@ -98,7 +96,9 @@ def build_tree(
     for name in task_modules():
         _copy(modules.get(name) or STUB_DIR / f"{name}.py", package / f"{name}.py")
     pyproject = (REPO_ROOT / "pyproject.toml").read_text()
-    (dest / "pyproject.toml").write_text(IMPL_TABLE.sub('implementations = { src = "src" }', pyproject))
+    (dest / "pyproject.toml").write_text(
+        IMPL_TABLE.sub('implementations = { src = "src" }', pyproject)
+    )
     # The bundled models are public (every handout ships them): a link, not a 45 MB copy.
     os.symlink(REPO_ROOT / "models", dest / "models")
     make_read_only(dest)
@@ -107,7 +107,7 @@ def build_tree(
 
 def make_read_only(root: Path) -> None:
     """Folders r-x, files r-- for everyone (the worker runs as another user where it can)."""
-    for folder, dirs, files in os.walk(root):
+    for folder, _dirs, files in os.walk(root):
         for name in files:
             path = Path(folder) / name
             if not path.is_symlink():
