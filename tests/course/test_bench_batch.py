@@ -178,3 +178,19 @@ def test_rows_whose_code_is_not_written_are_skipped_and_listed():
     out = console.file.getvalue()
     assert "3 row(s) skipped" in out and "vs batched target = against" in out
     assert "B=2: batched target (mlx-lm)" in out, "the table says which batched target it used"
+
+
+def test_batch_and_week4_modes_do_not_need_the_whole_decoder(monkeypatch):
+    # Bug caught: `specdec bench --batch 8` stopped at "Week 1 Day 2 task ... is not written
+    # yet" (the sweep's decoder preflight) although the batch bench skips unwritten rows.
+    from specdec_course.bench import batch, week4
+    from specdec_course.commands import cli, demo
+
+    called = []
+    monkeypatch.setattr(demo, "preflight", lambda *a, **k: called.append("preflight"))
+    monkeypatch.setattr(cli, "_fast_blas", lambda: None)
+    monkeypatch.setattr(batch, "bench_batch", lambda *a, **k: 0)
+    monkeypatch.setattr(week4, "bench_week4", lambda *a, **k: 0)
+    assert cli.main(["bench", "--batch", "8"]) == 0
+    assert cli.main(["bench", "--week4"]) == 0
+    assert called == [], "--batch and --week4 must not require the sweep's whole decoder"
