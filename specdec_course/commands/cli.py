@@ -134,6 +134,35 @@ def cmd_grade(args: argparse.Namespace) -> int:
         f"wrote {args.out}/grade.json, student.json (hidden tests withheld) and junit.xml",
         markup=False,
     )
+    if args.gradescope:
+        import json
+        from pathlib import Path
+
+        from specdec_course.grading.autograder import gradescope_results
+
+        try:
+            Path(args.gradescope).write_text(json.dumps(gradescope_results(result), indent=1))
+        except OSError as err:
+            console.print(f"specdec grade: cannot write {args.gradescope}: {err.strerror}",
+                          markup=False)
+            return 2
+    return 0
+
+
+def cmd_autograder(args: argparse.Namespace) -> int:
+    """Write a Gradescope autograder bundle; see ``specdec_course.grading.autograder``."""
+    try:
+        from specdec_course.grading.autograder import write_bundle
+        from specdec_course.grading.rubric import GradeError
+    except ImportError:
+        return _instructor_only("autograder")
+    try:
+        dest = write_bundle(args.dest)
+    except GradeError as err:
+        console.print(f"specdec autograder: {err}", soft_wrap=True, markup=False)
+        return 2
+    console.print(f"wrote the Gradescope autograder to {dest}: zip its contents "
+                  "(setup.sh, run_autograder, source/) and upload them", markup=False)
     return 0
 
 
@@ -339,7 +368,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade only this day (repeatable), e.g. --day w1d4")
     p.add_argument("--jobs", type=int_at_least(1, "days graded at once"), default=None,
                    help="days graded at once (default: one per CPU core, at most 4)")
+    p.add_argument("--gradescope", metavar="FILE", default=None,
+                   help="also write Gradescope's results.json here (hidden tasks hidden)")
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("autograder", help="instructor: write a Gradescope autograder bundle")
+    p.add_argument("dest", help="the folder to create (outside this repository)")
+    p.set_defaults(func=cmd_autograder)
 
     p = sub.add_parser("handout", help="instructor: write a student repository and prove it leaks nothing")
     p.add_argument("dest", help="the folder to create (must not exist or be empty)")
@@ -349,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prove with this environment instead of `uv sync --offline` in DEST")
     p.set_defaults(func=cmd_handout)
     if not REFERENCE_IMPL:  # a student handout: its CLI lists the student's commands only
-        _drop_commands(sub, ("check", "grade", "handout"))
+        _drop_commands(sub, ("check", "grade", "handout", "autograder"))
     return parser
 
 

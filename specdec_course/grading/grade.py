@@ -116,6 +116,7 @@ class DayGrade:
     first_failure_hidden: bool = False
     note: str = ""
     seconds: float = 0.0
+    tasks: list[dict] = field(default_factory=list)
     tests: list[dict] = field(default_factory=list)
 
 
@@ -165,8 +166,20 @@ def score_day(ch: Chapter, rule, ids: dict[str, list[str]], run: DayRun, note: s
                     "duration": rec.get("duration"),
                 }
             )
+        worth = rule.points * share / len(tasks)
+        for task, results in tasks.items():
+            grade.tasks.append(
+                {
+                    "task": task,
+                    "hidden": is_hidden,
+                    "points": round(worth, 3) if all(results) else 0.0,
+                    "max_points": round(worth, 3),
+                    "passed": sum(results),
+                    "total": len(results),
+                }
+            )
         earned = sum(all(results) for results in tasks.values())
-        grade.points += rule.points * share * earned / len(tasks)
+        grade.points += worth * earned
     grade.points = round(grade.points, 3)
     grade.passed = sum(t["outcome"] == "passed" for t in grade.tests)
     grade.errored = sum(t["outcome"] == "error" for t in grade.tests)

@@ -103,6 +103,7 @@ def _one_worker(
     test_timeout_s: float,
     collect_cap_s: float,
     deadline: float,
+    budget_s: float,
     containment: Containment,
     readable: list[Path],
     hide: list[Path],
@@ -158,11 +159,13 @@ def _one_worker(
                 started + collect_cap_s if story.collected is None else last + test_timeout_s + 15
             )
             if now >= min(deadline, limit):
-                if story.collected is None:
-                    run.notes.append(f"importing and collecting took over {collect_cap_s:g} s")
-                crashed = story.running or "" if story.collected is not None else None
                 if now >= deadline:
-                    run.notes.append("stopped at the day's time budget")
+                    run.notes.append(f"stopped at the day's time budget ({budget_s:g} s)")
+                elif story.collected is None:
+                    run.notes.append(f"importing and collecting took over {collect_cap_s:g} s")
+                else:
+                    run.notes.append(f"no verdict for {test_timeout_s + 15:g} s: a hang")
+                crashed = (story.running or "") if story.collected is not None else None
                 break
             ready, _, _ = select.select([res_r], [], [], min(0.5, min(deadline, limit) - now))
             if not ready:
@@ -229,6 +232,7 @@ def run_day(
             test_timeout_s=test_timeout_s,
             collect_cap_s=collect_cap_s,
             deadline=deadline,
+            budget_s=budget_s,
             containment=containment,
             readable=readable,
             hide=hide,

@@ -248,8 +248,13 @@ def check_source(source: str, path: str = "<submission>") -> list[Violation]:
                 if not _allowed_module(alias.name):
                     bad(node, f"imports `{alias.name}`, which task code may not use")
         elif isinstance(node, ast.ImportFrom):
+            # `from .sampling import x` inside the package is `specdec.sampling`; two dots
+            # or more would leave it.
             module = ("." * node.level) + (node.module or "")
-            if node.level or not _allowed_module(module):
+            absolute = f"specdec.{node.module}" if node.level == 1 and node.module else module
+            if node.level == 1 and not node.module:
+                absolute = "specdec"
+            if node.level > 1 or not _allowed_module(absolute):
                 bad(node, f"imports from `{module}`, which task code may not use")
             for alias in node.names:
                 rule = _name_rule(alias.name, "name")

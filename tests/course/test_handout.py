@@ -4,7 +4,8 @@ import shutil
 
 import pytest
 
-from specdec_course.commands.handout import HandoutError, leak_problems, write_tree
+from specdec_course.commands.handout import HandoutError, write_tree
+from specdec_course.commands.leaks import leak_problems
 from specdec_course.core.impl import IMPLEMENTATIONS
 
 REF = IMPLEMENTATIONS["solutions"] / "specdec"
@@ -90,7 +91,9 @@ def test_the_handout_machinery_never_names_the_reference(handout, tmp_path):
     # Bug caught: a docstring, help text or the --impl table of the shipped machinery still
     # says where the reference lives (the gap the first handout had).
     table = (handout / "pyproject.toml").read_text()
-    assert 'implementations = { src = "src" }' in table, "the handout's --impl table must list src only"
+    assert 'implementations = { src = "src" }' in table, (
+        "the handout's --impl table must list src only"
+    )
     dest = tmp_path / "leaky4"
     shutil.copytree(handout, dest)
     core = dest / "specdec_course" / "core" / "paths.py"
@@ -104,8 +107,14 @@ def test_the_handout_cli_offers_only_the_students_code(handout):
     import sys
 
     proc = subprocess.run(
-        [sys.executable, "-c", "from specdec_course.core.impl import IMPLEMENTATIONS as I; print(sorted(I))"],
-        cwd=handout, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from specdec_course.core.impl import IMPLEMENTATIONS as I; print(sorted(I))",
+        ],
+        cwd=handout,
+        capture_output=True,
+        text=True,
         env={"PYTHONPATH": str(handout), "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
