@@ -68,10 +68,15 @@ class TestGreedyIsLossless:
         check_rows(results, target, PROMPTS, [25] * 5, f"K={k}")
         # Equal budgets, no EOS: every round has the same K as B = 1, so each row's accepted
         # counts are those of greedy speculation by its definition (uncached passes).
-        wants = [greedy_speculation(draft, target, p, 25, k)[1] for p in PROMPTS]
-        every = [a for w in wants for a in w]
+        runs = [greedy_speculation(draft, target, p, 25, k) for p in PROMPTS]
+        every = [a for _, accepted, _ in runs for a in accepted]
         assert 0 in every and k in every, "test setup: want both rejections and full accepts"
-        for b, (r, want) in enumerate(zip(results, wants, strict=True)):
+        for b, (r, (_, want, drafted)) in enumerate(zip(results, runs, strict=True)):
+            assert r.drafted_per_round == drafted, (
+                f"K={k}: row {b} drafted {r.drafted_per_round} per round, want {drafted}: with "
+                "equal budgets K = min(lookahead, the LARGEST remaining budget - 1) and each "
+                "row counts min(K, its own remaining - 1)"
+            )
             assert r.accepted_per_round == want, (
                 f"K={k}: row {b} accepted {r.accepted_per_round} per round, greedy speculation "
                 f"accepts {want}. The output is right, so the DRAFT proposed from a wrong "
