@@ -33,6 +33,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,8 @@ SOLUTIONS = REPO_ROOT / "solutions"
 BAR = 0.95
 #: The share of killed mutants whose first failure message names the bug (the goal).
 NAMED_GOAL = 0.90
+#: How pytest's JUnit report marks a message it cut short ("[+10 more lines; ...]").
+TRUNCATED = re.compile(r"\[\+\d+ more lines?; full report in element text\]")
 _ORDER = [c.marker for c in CHAPTERS]
 #: Every mutant of both tables, in course order (a day not in CHAPTERS fails right here).
 MUTANTS: tuple[Mutant, ...] = tuple(
@@ -118,6 +121,11 @@ def _first_failure(junit: Path) -> str:
             node = case.find(tag)
             if node is not None:
                 message = node.get("message") or (node.text or "").strip()
+                if TRUNCATED.search(message):
+                    # pytest cuts a long message short in the attribute; the student's terminal
+                    # shows it whole, as the report's "E   " lines do.
+                    lines = (node.text or "").splitlines()
+                    message += " " + " ".join(ln[1:].strip() for ln in lines if ln[:1] == "E")
                 return f"{case.get('name', '')}: {message}"
     return ""
 

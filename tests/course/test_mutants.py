@@ -97,3 +97,17 @@ def test_the_first_failure_message_comes_with_the_test_name(tmp_path):
     )
     assert mutants._first_failure(junit) == "test_law[T=1]: AssertionError: residual"
     assert mutants._first_failure(tmp_path / "missing.xml") == ""
+
+
+def test_a_message_cut_short_by_pytest_is_read_whole(tmp_path):
+    # pytest's JUnit attribute ends a long message with "[+N more lines; ...]": the hint at
+    # its end (what a student reads in the terminal) is in the element's "E" lines.
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        '<testsuites><testsuite><testcase name="test_x"><failure message="AssertionError: '
+        'got a long repr&#10;[+3 more lines; full report in element text]">'
+        "    assert got == want\nE   AssertionError: got a long repr\nE   reset the drafter"
+        "</failure></testcase></testsuite></testsuites>"
+    )
+    assert "reset the drafter" in mutants._first_failure(junit)
+
