@@ -261,12 +261,13 @@ def _grade_one_day(
             for f in (tree / "tests" / "hidden").iterdir():
                 os.chown(f, containment.uid, containment.uid)
             os.chown(tree / "tests" / "hidden", containment.uid, containment.uid)
-        per_test, budget = day_times(rule, all_ids, timings)
+        timeouts, strict, budget = day_times(rule, all_ids, timings)
         run = run_day(
             tree,
             scratch,
             all_ids,
-            test_timeout_s=per_test,
+            timeouts=timeouts,
+            strict_timeouts=strict,
             collect_cap_s=rule.collect_cap_s,
             budget_s=min(budget, max(1.0, deadline - time.monotonic())),
             containment=containment,

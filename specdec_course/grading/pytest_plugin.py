@@ -42,11 +42,51 @@ _TAMPERED = None
 CHANNEL_MESSAGE_CAP = 2000
 
 
-def use_channel(sender, tampered) -> None:
-    """Send every verdict through ``sender`` (a ``channel.Sender``); ``tampered()`` lists
-    the test machinery's bindings the submission changed (an empty list when none)."""
+# Under the grader: each test's own timeout, and whether a timeout already happened in this
+# day (then the rest of a task whose test ran out of time is not run: it earns nothing).
+_TIMEOUTS: dict[str, float] = {}
+_STRICT_TIMEOUTS: dict[str, float] = {}
+_TIMED_OUT_TASKS: set[str] = set()
+
+
+def use_channel(
+    sender,
+    tampered,
+    timeouts: dict[str, float] | None = None,
+    strict_timeouts: dict[str, float] | None = None,
+) -> None:
+    """Send every verdict through ``sender`` (a ``channel.Sender``).
+
+    ``tampered()`` lists the test machinery's bindings the submission changed (an empty list
+    when none); ``timeouts`` gives each test id its own pytest-timeout, ``strict_timeouts``
+    the shorter one it gets once a test of the day has run out of time (an endless loop).
+    """
     global _CHANNEL, _TAMPERED
     _CHANNEL, _TAMPERED = sender, tampered
+    _TIMEOUTS.update(timeouts or {})
+    _STRICT_TIMEOUTS.update(strict_timeouts or {})
+
+
+def _task_of(nodeid: str) -> str:
+    # A test class is one task's tests; the tests outside classes of one file go together
+    # here (only for skipping after a timeout: a day's points still count them one by one).
+    parts = nodeid.split("::")
+    return "::".join(parts[:2]) if len(parts) > 2 else parts[0]
+
+
+def _after_a_timeout(item: pytest.Item) -> None:
+    _TIMED_OUT_TASKS.add(_task_of(item.nodeid))
+    items = item.session.items
+    for later in items[items.index(item) + 1 :] if item in items else []:
+        if later.nodeid in _STRICT_TIMEOUTS:
+            later.add_marker(pytest.mark.timeout(_STRICT_TIMEOUTS[later.nodeid]), append=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Under the grader: skip the rest of a task one of whose tests ran out of time."""
+    if _CHANNEL is not None and _task_of(item.nodeid) in _TIMED_OUT_TASKS:
+        pytest.skip("not run: an earlier test of this task ran out of time")
 
 
 # Under the grader: pytest's plugins and the report hooks' implementations as they were when
@@ -179,6 +219,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     problems = marker_problems(items)
     if problems:
         raise pytest.UsageError("task-marker rule broken:\n  " + "\n  ".join(problems))
+    for item in items:
+        if item.nodeid in _TIMEOUTS:
+            item.add_marker(pytest.mark.timeout(_TIMEOUTS[item.nodeid]))
 
 
 STUB_MESSAGE = re.compile(r"^Week (\d+) Day (\d+) task `([^`]+)` is not written yet")
@@ -304,6 +347,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                     exception="Tampering",
                     message="the submission changed the test machinery: " + ", ".join(changed[:5]),
                 )
+            if sent["exception"] == "Failed" and sent["message"].startswith("Timeout"):
+                _after_a_timeout(item)
             _CHANNEL.send("result", **sent)
 
 

@@ -95,21 +95,34 @@ def record_timings(records: list[dict], path: Path = TIMINGS_PATH) -> None:
         for r in records
         if r.get("duration") is not None and not r["nodeid"].startswith("tests/course/")
     }
-    if seconds:
-        text = json.dumps({"about": "reference seconds per test", "seconds": seconds}, indent=0)
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text + "\n")
+    if not seconds:
+        return
+    old = load_timings(path)
+    # Rewritten only when the tests changed or a time moved by more than 3x (and 0.5 s):
+    # a machine's noise alone does not dirty the repository after every `specdec check`.
+    if set(old) == set(seconds) and all(
+        abs(seconds[k] - old[k]) < 0.5 or 1 / 3 < seconds[k] / max(old[k], 1e-3) < 3
+        for k in seconds
+    ):
+        return
+    text = json.dumps({"about": "reference seconds per test", "seconds": seconds}, indent=0)
+    path.write_text(text + "\n")
 
 
-def day_times(rule: DayRule, ids: list[str], timings: dict[str, float]) -> tuple[float, float]:
-    """(per-test timeout, the day's budget) in seconds, from the reference's own timing.
+def day_times(
+    rule: DayRule, ids: list[str], timings: dict[str, float]
+) -> tuple[dict[str, float], dict[str, float], float]:
+    """Per-test timeouts, the stricter ones after a first timeout, and the day's budget (s).
 
-    A test may take 10x the reference's slowest test plus 5 s (at least 10 s, at most the
-    rubric's ``test_timeout_s``); the day gets 30 s to start plus 4x the reference's total,
-    at least 20 s (at most the rubric's ``day_cap_s``). An honest student's code, even a few
-    times slower than the reference, fits; an endless loop costs seconds, not minutes.
+    From the reference's own timing: a test may take 10x its reference time plus 5 s (at
+    least 10 s, at most the rubric's ``test_timeout_s``); once a test of the day has run
+    out of time (an endless loop), the rest get 3x plus 2 s (at least 3 s). The day gets
+    30 s to start plus 4x the reference's total, at least 20 s (at most ``day_cap_s``). An
+    honest student's code, even several times slower than the reference, fits; an endless
+    loop costs seconds, not minutes.
     """
-    ref = [timings.get(i, DEFAULT_TEST_S) for i in ids] or [DEFAULT_TEST_S]
-    per_test = min(rule.test_timeout_s, max(10.0, 10 * max(ref) + 5))
-    budget = min(rule.day_cap_s, 30 + max(20.0, 4 * sum(ref)))
-    return per_test, budget
+    ref = {i: timings.get(i, DEFAULT_TEST_S) for i in ids}
+    normal = {i: min(rule.test_timeout_s, max(10.0, 10 * t + 5)) for i, t in ref.items()}
+    strict = {i: min(normal[i], max(3.0, 3 * t + 2)) for i, t in ref.items()}
+    budget = min(rule.day_cap_s, 30 + max(20.0, 4 * sum(ref.values())))
+    return normal, strict, budget

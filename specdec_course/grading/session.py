@@ -100,7 +100,8 @@ def _one_worker(
     scratch: Path,
     ids: list[str],
     *,
-    test_timeout_s: float,
+    timeouts: dict[str, float],
+    strict_timeouts: dict[str, float],
     collect_cap_s: float,
     deadline: float,
     budget_s: float,
@@ -123,7 +124,9 @@ def _one_worker(
         "key": key.hex(),
         "fd": res_w,
         "ids": ids,
-        "test_timeout_s": test_timeout_s,
+        "test_timeout_s": max(timeouts.values(), default=60.0),
+        "timeouts": {i: timeouts[i] for i in ids if i in timeouts},
+        "strict_timeouts": {i: strict_timeouts[i] for i in ids if i in strict_timeouts},
     }
     worker = tree / "specdec_course" / "grading" / "worker.py"
     env = _env(scratch, containment.token)
@@ -155,16 +158,17 @@ def _one_worker(
     try:
         while not story.done:
             now = time.monotonic()
-            limit = (
-                started + collect_cap_s if story.collected is None else last + test_timeout_s + 15
-            )
+            # pytest-timeout stops a Python loop; a hang it cannot reach (C code, a signal
+            # ignored) is stopped here, 15 s after the test's own timeout.
+            hang = timeouts.get(story.running or "", 60.0) + 15
+            limit = started + collect_cap_s if story.collected is None else last + hang
             if now >= min(deadline, limit):
                 if now >= deadline:
                     run.notes.append(f"stopped at the day's time budget ({budget_s:g} s)")
                 elif story.collected is None:
                     run.notes.append(f"importing and collecting took over {collect_cap_s:g} s")
                 else:
-                    run.notes.append(f"no verdict for {test_timeout_s + 15:g} s: a hang")
+                    run.notes.append(f"no verdict for {hang:g} s: a hang")
                 crashed = (story.running or "") if story.collected is not None else None
                 break
             ready, _, _ = select.select([res_r], [], [], min(0.5, min(deadline, limit) - now))
@@ -210,7 +214,8 @@ def run_day(
     scratch: Path,
     ids: list[str],
     *,
-    test_timeout_s: float,
+    timeouts: dict[str, float],
+    strict_timeouts: dict[str, float],
     collect_cap_s: float,
     budget_s: float,
     containment: Containment,
@@ -229,7 +234,8 @@ def run_day(
             tree,
             scratch,
             remaining,
-            test_timeout_s=test_timeout_s,
+            timeouts=timeouts,
+            strict_timeouts=strict_timeouts,
             collect_cap_s=collect_cap_s,
             deadline=deadline,
             budget_s=budget_s,

@@ -104,7 +104,23 @@ def main() -> int:
         readable=[sys.prefix, sys.base_prefix, *config["readable"]],
         own_pid=os.getpid(),
     )
-    plugin.use_channel(sender, snapshot.changes)
+
+    own = os.path.join(tree, "src", "specdec") + os.sep
+
+    def tampered() -> list[str]:
+        # Every specdec module must come from the tree's package (not, say, a folder the
+        # submission added to specdec.__path__), and the machinery must be as it was.
+        strays = [
+            name
+            for name, module in list(sys.modules.items())
+            if (name == "specdec" or name.startswith("specdec."))
+            and not str(getattr(module, "__file__", "") or "").startswith(own)
+        ]
+        return [f"{name} (imported from outside the submission)" for name in strays] + (
+            snapshot.changes()
+        )
+
+    plugin.use_channel(sender, tampered, config["timeouts"], config["strict_timeouts"])
     snapshot.retake(plugin)
     os.chdir(tree)
     # Verdicts travel over the channel: the terminal shows no traceback or captured output

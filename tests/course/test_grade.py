@@ -91,3 +91,16 @@ def test_submission_paths(tmp_path):
 def test_bad_submission_is_a_grader_error_exit_2(tmp_path, capsys):
     assert main(["grade", str(tmp_path / "nowhere"), "--out", str(tmp_path)]) == 2
     assert "holds no specdec package" in capsys.readouterr().out
+
+
+def test_a_day_lost_to_another_days_module_says_which(tmp_path):
+    sub = tmp_path / "carol" / "specdec"
+    shutil.copytree(REF / "specdec", sub)
+    (sub / "verify.py").write_text("raise RuntimeError('half-written verify')\n")
+    result = grade_submission(
+        sub, days=["w1d5"], out=tmp_path / "out", only=["TestGreedyIsLossless"]
+    )
+    (day,) = result["days"]
+    assert day["points"] == 0
+    assert "lost to specdec/verify.py (Week 1 Day 4's module)" in day["note"], day["note"]
+    assert "half-written verify" in day["note"], "the real error must be shown"

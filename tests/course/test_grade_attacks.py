@@ -340,7 +340,10 @@ def test_a_looping_task_costs_its_timeouts_only(tmp_path):
     result = _grade(tmp_path, attack, rubric=rubric, only=["test_temperature_"])
     _honest_stub_score(result)
     assert time.monotonic() - start < 40
-    assert all("Timeout" in t["message"] for t in _day(result)["tests"]), _day(result)
+    first, *rest = _day(result)["tests"]
+    assert "Timeout" in first["message"], first
+    # The rest of a task whose test ran out of time is not run: the task earns nothing anyway.
+    assert rest and all("ran out of time" in t["message"] for t in rest), rest
 
 
 # ---- what the submission holds besides its task modules ---------------------------------
