@@ -123,10 +123,13 @@ def main() -> int:
     plugin.use_channel(sender, tampered, config["timeouts"], config["strict_timeouts"])
     snapshot.retake(plugin)
     os.chdir(tree)
-    # Verdicts travel over the channel: the terminal shows no traceback or captured output
-    # (a flood there would only fill the grader's log).
+    # Verdicts travel over the channel: pytest's terminal goes nowhere (a flood there would
+    # only fill the grader's log; what went wrong before this point is in that log).
     args = ["-q", "-p", "no:cacheprovider", "--no-header", "-p", "no:randomly", "--impl", "src"]
-    args += ["--tb=no", "--show-capture=no", "-rN", "-p", "no:warnings"]
+    args += ["--tb=short", "--show-capture=no", "-rN", "-p", "no:warnings"]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
     args += [f"--timeout={config['test_timeout_s']:g}", f"--basetemp={config['scratch']}/pytest"]
     code = pytest.main([*args, *config["ids"]])
     sender.send("done", exit=int(code))
