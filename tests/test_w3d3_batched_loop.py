@@ -72,7 +72,8 @@ class TestGreedyIsLossless:
         every = [a for _, accepted, _ in runs for a in accepted]
         assert 0 in every and k in every, "test setup: want both rejections and full accepts"
         for b, (r, (_, want, drafted)) in enumerate(zip(results, runs, strict=True)):
-            assert r.drafted_per_round == drafted, (
+            n = min(len(drafted), len(r.drafted_per_round))  # a round count is the next check's
+            assert r.drafted_per_round[:n] == drafted[:n], (
                 f"K={k}: row {b} drafted {r.drafted_per_round} per round, want {drafted}: with "
                 "equal budgets K = min(lookahead, the LARGEST remaining budget - 1) and each "
                 "row counts min(K, its own remaining - 1)"

@@ -187,7 +187,7 @@ MUTANTS: tuple[Mutant, ...] = (
     M("w1d5", "decoder", "does not cap K near max_tokens",
       "k = min(wanted, max_tokens - len(result.tokens) - 1)",
       "k = wanted",
-      says=("too many",)),
+      says=("too many|max_tokens",)),
     M("w1d5", "decoder", "keeps tokens after an accepted EOS",
       "emitted = emitted[: i + 1]",
       "emitted = emitted",

@@ -257,7 +257,7 @@ MUTANTS: tuple[Mutant, ...] = (
     M("w4d3", "fastloop", "does not cap K near max_tokens",
       "k = min(lookahead, max_tokens - len(result.tokens) - 1)",
       "k = lookahead",
-      says=("too many",)),
+      says=("too many|max_tokens",)),
     M("w4d3", "fastloop", "a round with nothing drafted is not recorded",
       "            result.record_round(0, 0)\n",
       "",
