@@ -30,6 +30,9 @@ from specdec_course.core import impl
 from specdec_course.core.tasks import chapter_of_stub_message
 
 TASK_MARKER = re.compile(r"^w(\d+)d(\d+)$")
+#: Seconds a task test may run before it fails as "no progress" (each day's suite takes
+#: seconds; pytest's --timeout or a test's own timeout marker wins).
+TASK_TEST_TIMEOUT_S = 60
 TASK_FILE = re.compile(r"^test_(w\d+d\d+)_\w+\.py$")
 
 # The session's config, for hooks that pytest calls without one.
@@ -222,6 +225,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.nodeid in _TIMEOUTS:
             item.add_marker(pytest.mark.timeout(_TIMEOUTS[item.nodeid]))
+        elif task_markers(item) and item.get_closest_marker("timeout") is None:
+            # A task test takes seconds; a loop that never emits a token must not hang
+            # `specdec test` forever. The summary names the likely bug (runner.failure_hint).
+            if not config.getoption("timeout", None):
+                item.add_marker(pytest.mark.timeout(TASK_TEST_TIMEOUT_S))
 
 
 STUB_MESSAGE = re.compile(r"^Week (\d+) Day (\d+) task `([^`]+)` is not written yet")

@@ -83,7 +83,11 @@ def failure_hint(rec: dict) -> str:
         expected = message.removeprefix("DID NOT RAISE").strip().strip("<>").replace("class ", "")
         return f"`{test}` expects {expected.strip(chr(39))} for this input; your code raised none"
     if exc == "Failed" and message.startswith("Timeout"):
-        return f"`{test}` ran out of time: an endless loop, or far too much work?"
+        return (
+            f"no progress: `{test}` ran out of time ({message.split(' from')[0]}). A loop that "
+            "never ends: does every round emit at least one token and move the position on, "
+            "and does the loop stop at the token budget and at EOS?"
+        )
     if exc is None:
         return f"`{test}` {rec.get('outcome', 'failed')}: see its report above"
     place = "in your code" if rec.get("in_task_code") else "in the test"

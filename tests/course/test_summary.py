@@ -117,3 +117,27 @@ def test_stub_failures_print_one_line_per_task(pytester):
     )
     lines = [ln for ln in result.stdout.lines if ln.startswith("not written yet:")]
     assert lines == ["not written yet: W1D1 `sample_token`  (3 tests)"], lines
+
+
+def test_a_task_test_that_never_ends_fails_as_no_progress(pytester):
+    # Bug caught: a loop that never emits a token (or never stops) hung `specdec test`
+    # forever; every task test now has a timeout, and the summary names the likely bug.
+    from specdec_course.grading import pytest_plugin
+    from specdec_course.grading.runner import failure_hint
+
+    pytester.makepyfile(
+        test_w1d1_x=(
+            "import pytest\npytestmark = pytest.mark.w1d1\n"
+            "def test_loop(request):\n"
+            "    marker = request.node.get_closest_marker('timeout')\n"
+            f"    assert marker and marker.args == ({pytest_plugin.TASK_TEST_TIMEOUT_S},)\n"
+        )
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "specdec_course.grading.pytest_plugin", "--impl", "src"
+    )
+    assert result.ret == 0, "a task test must carry the default timeout marker"
+    hint = failure_hint(
+        {"exception": "Failed", "message": "Timeout (>60.0s) from pytest-timeout.", "test": "t"}
+    )
+    assert hint.startswith("no progress: `t` ran out of time (Timeout (>60.0s))"), hint
