@@ -157,3 +157,15 @@ def test_cli_edges_are_one_line_errors(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "inside the repository" in out and "inside the instructor repository" in out
     assert "is a file" in out and "Traceback" not in out
+
+
+def test_specdec_test_warns_of_what_grading_would_refuse(tmp_path, monkeypatch, capsys):
+    # A student hears of a static-check violation from `specdec test`, before submitting.
+    from specdec_course.commands import cli
+
+    (tmp_path / "specdec").mkdir()
+    (tmp_path / "specdec" / "sampling.py").write_text("import os\n")
+    monkeypatch.setitem(cli.IMPLEMENTATIONS, "src", tmp_path)
+    cli._warn_static("src", ["w1d1"])
+    out = capsys.readouterr().out
+    assert "grading would refuse specdec/sampling.py:1: imports `os`" in out, out
