@@ -55,29 +55,29 @@ def can_isolate() -> bool:
     )
 
 
-def _closed_ancestors(path: Path) -> Path | None:
-    """The outermost ancestor of ``path`` that other users cannot traverse, if any."""
+def _closed_steps(path: Path) -> list[tuple[Path, Path]]:
+    """Every (folder other users cannot traverse, its child on the way to ``path``)."""
+    steps = []
     for parent in reversed(path.parents):
         if parent != Path("/") and not os.stat(parent).st_mode & 0o001:
-            return parent
-    return None
+            steps.append((parent, parent / path.relative_to(parent).parts[0]))
+    return steps
 
 
 def _mount_script(hide: list[Path], needed: list[Path], stage: Path) -> str:
     lines = ["set -e"]
-    # Per closed folder (e.g. /root): bind aside the children on the way to what is needed,
-    # cover the folder with an empty tmpfs, then move those children back in.
+    # Per closed folder (e.g. /root, or a private temp folder), outermost first: bind aside
+    # the children on the way to what is needed, cover the folder with an empty tmpfs, move
+    # those children back in. A child that is closed itself is the next folder handled.
     keeps: dict[Path, list[Path]] = {}
     for path in needed:
-        top = _closed_ancestors(path)
-        if top is not None:
-            child = top / path.relative_to(top).parts[0]
+        for top, child in _closed_steps(path):
             if child not in keeps.setdefault(top, []):
                 keeps[top].append(child)
     n = 0
-    for top, children in keeps.items():
+    for top in sorted(keeps, key=lambda p: len(p.parts)):
         moves = []
-        for child in children:
+        for child in keeps[top]:
             keep = stage / f"keep{n}"
             n += 1
             keep.mkdir(parents=True, exist_ok=True)
