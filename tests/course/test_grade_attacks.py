@@ -78,6 +78,13 @@ def _grade(tmp_path: Path, sampling: str, *, extra=None, **kw) -> dict:
     before = _fingerprint()
     sub = _submission(tmp_path, sampling, extra)
     kw.setdefault("only", ONE_TASK)
+    if "rubric" not in kw:
+        # A roomy import cap: a loaded machine (other tests side by side) must not turn an
+        # attack's verdict into "importing took too long".
+        kw["rubric"] = tmp_path / "rubric.toml"
+        kw["rubric"].write_text(
+            RUBRIC_PATH.read_text().replace("collect_cap_s = 30", "collect_cap_s = 120")
+        )
     tag = f"attack{os.getpid()}x{time.monotonic_ns()}-"
     result = grade_submission(sub, days=["w1d1"], out=tmp_path / "out", tag=tag, **kw)
     assert _fingerprint() == before, "the submission changed the grader's own files"
@@ -324,13 +331,14 @@ def test_an_import_time_loop_is_stopped_at_the_collection_cap(tmp_path):
     start = time.monotonic()
     result = _grade(tmp_path, "\nwhile True:\n    pass\n", rubric=rubric)
     _honest_stub_score(result)
-    assert time.monotonic() - start < 30
+    assert time.monotonic() - start < 60
     assert "over 3 s" in _day(result)["note"], _day(result)["note"]
 
 
 def test_a_looping_task_costs_its_timeouts_only(tmp_path):
     rubric = tmp_path / "rubric.toml"
-    rubric.write_text(RUBRIC_PATH.read_text().replace("test_timeout_s = 60", "test_timeout_s = 2"))
+    text = RUBRIC_PATH.read_text().replace("test_timeout_s = 60", "test_timeout_s = 2")
+    rubric.write_text(text.replace("collect_cap_s = 30", "collect_cap_s = 120"))
     attack = """
         def logits_to_probs(logits, temperature=1.0):
             while True:
@@ -339,7 +347,7 @@ def test_a_looping_task_costs_its_timeouts_only(tmp_path):
     start = time.monotonic()
     result = _grade(tmp_path, attack, rubric=rubric, only=["test_temperature_"])
     _honest_stub_score(result)
-    assert time.monotonic() - start < 40
+    assert time.monotonic() - start < 60
     first, *rest = _day(result)["tests"]
     assert "Timeout" in first["message"], first
     # The rest of a task whose test ran out of time is not run: the task earns nothing anyway.
