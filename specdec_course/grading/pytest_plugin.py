@@ -212,7 +212,8 @@ def marker_problems(items: list[pytest.Item]) -> list[str]:
                 problems.append(f"{item.nodeid}: not in a task file but marked {found}")
         elif found != [expected]:
             problems.append(
-                f"{item.nodeid}: needs exactly one task marker @pytest.mark.{expected}, found {found or 'none'}"
+                f"{item.nodeid}: needs exactly one task marker @pytest.mark.{expected}, "
+                f"found {found or 'none'}"
             )
     return problems
 
