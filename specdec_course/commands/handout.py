@@ -195,6 +195,7 @@ def write_tree(dest: Path) -> None:
         text = chapter.read_text()
         if REFERENCE_FLAG in text:
             chapter.write_text(handout_chapter(text))
+    _ship_runs(dest / "book" / "runs")
     (dest / "README.md").write_text(README.format(test_command=TEST_COMMAND))
     (dest / ".github" / "workflows").mkdir(parents=True, exist_ok=True)
     (dest / ".github" / "workflows" / "tests.yml").write_text(CI)
@@ -230,6 +231,34 @@ def handout_chapter(text: str) -> str:
         code, _, comment = line.replace(REFERENCE_FLAG, "").partition("#")
         out.append(code.rstrip() if "reference" in comment else line.replace(REFERENCE_FLAG, ""))
     return "\n".join(out)
+
+
+def _ship_runs(dest: Path) -> None:
+    """The recorded runs the chapters cite, as a student may read them.
+
+    The command loses the reference's ``--impl`` flag (the same command runs the student's
+    code in a handout), ``impl`` says "reference", and the list of the instructor's
+    uncommitted files is dropped.
+    """
+    runs = REPO_ROOT / "book" / "runs"
+    if not runs.is_dir():
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(runs.glob("*.json")):
+        record = json.loads(path.read_text())
+        record.pop("dirty_files", None)
+        if isinstance(record.get("command"), str):
+            record["command"] = record["command"].replace(REFERENCE_FLAG, "")
+        (dest / path.name).write_text(json.dumps(_renamed(record), indent=1) + "\n")
+
+
+def _renamed(value: object) -> object:
+    # A run's `impl` field names the reference's folder, which no shipped file may name.
+    if isinstance(value, dict):
+        return {k: _renamed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v) for v in value]
+    return "reference" if value == REFERENCE_FLAG.split()[-1] else value
 
 
 def git_commit(dest: Path) -> None:

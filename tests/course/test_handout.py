@@ -148,3 +148,16 @@ def test_handout_chapters_drop_the_references_duplicate_commands(handout):
     assert setup.count("uv run specdec test --week 1 --day 1 ") == 1, setup
     bench = (handout / "book" / "src" / "week2-02-benchmark.md").read_text()
     assert "the reference decoder" not in bench and "compare with the reference" not in bench
+
+
+def test_the_runs_the_chapters_cite_ship_without_the_reference(handout):
+    # A chapter's generated table says "from recorded run NAME (book/runs/NAME.json)": a
+    # handout without those files sends the student to nothing.
+    from specdec_course.core.paths import REPO_ROOT
+
+    recorded = sorted(p.name for p in (REPO_ROOT / "book" / "runs").glob("*.json"))
+    shipped = sorted(p.name for p in (handout / "book" / "runs").glob("*.json"))
+    assert shipped == recorded, "every recorded run must ship with the handout"
+    for name in shipped:
+        text = (handout / "book" / "runs" / name).read_text()
+        assert "solutions" not in text and "dirty_files" not in text, name
