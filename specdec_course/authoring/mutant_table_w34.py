@@ -1,4 +1,4 @@
-"""The mutation table for Weeks 3 and 4 (W3D1-W3D3, W4D1, W4D3), applied by ``mutants.py``.
+"""The mutation table for Weeks 3 and 4 (W3D1-W3D3, W4D1, W4D2's multi-draft task, W4D3).
 
 Same entries as ``mutant_table.py`` (W4D2's token-tree mutants live there): the day, the
 ``solutions/specdec`` module, the student bug in words, then a code snippet that occurs exactly
@@ -282,5 +282,18 @@ MUTANTS: tuple[Mutant, ...] = (
       "    if draft_tokens.ndim != 1:\n        raise",
       "    if False:\n        raise",
       says=("1-D|2-D|2d|shape",)),
+    # ---- w4d2: multi-draft speculation (the token-tree mutants are in mutant_table.py) ----
+    M("w4d2", "multidraft", "judges every draft against p: the residual is never updated",
+      "            residual = kept / mass if mass > _EMPTY_RESIDUAL else residual\n",
+      "",
+      says=("residual",)),
+    M("w4d2", "multidraft", "one uniform for all the drafts of a node",
+      "            if uniforms[c] * q[c, x] < residual[x]:\n",
+      "            if uniforms[node] * q[c, x] < residual[x]:\n",
+      says=("uniform",)),
+    M("w4d2", "multidraft", "follows only the accepted chain (later duplicates not kept alive)",
+      "[c for c in candidates[accepted + 1 :] if",
+      "[c for c in candidates[:0] if",
+      says=("alive|duplicate",)),
 )
 # fmt: on

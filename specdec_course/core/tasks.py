@@ -66,7 +66,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(4, 1, "week4-01-prompt-lookup", "Prompt lookup: drafting without a draft model",
             ("ngram", "lookup")),
     Chapter(4, 2, "week4-02-token-trees", "Token trees: many drafts, one verify",
-            ("trees",)),
+            ("trees", "multidraft")),
     Chapter(4, 3, "week4-03-fast-path", "The fast path: one sync per round",
             ("fastloop",)),
 )
