@@ -4,8 +4,10 @@
 ``book/src/images``; ``python -m specdec_course.authoring.figures OUT_DIR`` writes them
 under ``OUT_DIR`` instead (the tool test does this). The curves come from
 ``solutions/specdec/theory.py`` and the traces from
-``solutions/specdec/simulator.py``, so the pictures always show what the
-reference computes.
+``solutions/specdec/simulator.py``, the two Day 1 student pictures from
+``solutions/specdec/pictures.py`` (drawn by the reference's own drawing functions), and the
+measured scatter of Week 2 Day 2 from the recorded runs in ``book/runs``
+(:mod:`.figures_runs`), so the pictures always show what the reference computes or measured.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
+from specdec_course.api.plotting import save_figure  # noqa: E402
+from specdec_course.authoring.figures_runs import measured_scatter  # noqa: E402
 from specdec_course.core.impl import REPO_ROOT, activate  # noqa: E402
 
 IMAGES = REPO_ROOT / "book" / "src" / "images"
@@ -41,16 +45,28 @@ EVENT_COLOURS = {
 
 
 def _reference():
-    """The reference ``theory``, ``simulator`` and ``adaptive`` modules."""
+    """The reference ``theory``, ``simulator``, ``adaptive`` and ``pictures`` modules."""
     activate("solutions")
-    from specdec import adaptive, simulator, theory
+    from specdec import adaptive, pictures, simulator, theory
 
-    return theory, simulator, adaptive
+    return theory, simulator, adaptive, pictures
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _save(fig: plt.Figure, path: Path, *, palette: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    if palette:
+        # A 256-colour palette: a grid of anti-aliased numbers is 3x smaller so, and the
+        # figure has far fewer colours than that anyway.
+        from io import BytesIO
+
+        from PIL import Image
+
+        buffer = BytesIO()
+        fig.savefig(buffer, dpi=DPI, bbox_inches="tight")
+        image = Image.open(buffer).convert("RGB").quantize(256)
+        image.save(path, dpi=(DPI, DPI), optimize=True)
+    else:
+        fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -123,6 +139,53 @@ def heatmap(theory, path: Path) -> Path:
            title=f"Speedup over (α, K), c = {C_DEFAULT} (white dashes: S = 1)")
     ax.legend(loc="upper left", fontsize=8)
     return _save(fig, path)
+
+
+def acceptance_scenarios(pictures, path: Path) -> Path:
+    """The acceptance rule on one target and three drafts (the Day 1 task's own drawing)."""
+    panels = {name: pictures.overlap_bars(pictures.TARGET, q)
+              for name, q in pictures.SCENARIOS.items()}
+    return save_figure(pictures.draw_acceptance(panels), path, dpi=DPI)
+
+
+def optimal_k(pictures, path: Path) -> Path:
+    """Optimal K and its speedup against alpha for several c (the Day 1 task's own drawing)."""
+    curves = pictures.optimal_k_curves(np.linspace(0.0, 0.98, 99), (0.02, 0.05, 0.1, 0.2, 0.4),
+                                       V_DEFAULT, k_max=16)
+    return save_figure(pictures.draw_optimal_k(curves), path, dpi=DPI)
+
+
+#: The simulated grid: agreements (rows) x lookaheads (columns), tokens per cell.
+SIM_ALPHAS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+SIM_KS = (1, 2, 3, 4, 6, 8, 12)
+SIM_TOKENS = 1000
+
+
+def simulated_heatmaps(simulator, path: Path, *, seed: int = 0) -> Path:
+    """Simulated speedup and accepted/drafted over (agreement, K), c = 0.1, v = 1."""
+    speed = np.zeros((len(SIM_ALPHAS), len(SIM_KS)))
+    ratio = np.zeros_like(speed)
+    for i, alpha in enumerate(SIM_ALPHAS):
+        for j, k in enumerate(SIM_KS):
+            r = simulator.simulate_generation(SIM_TOKENS, agreement=alpha, lookahead=k,
+                                              target_ms=10.0, draft_ms=10.0 * C_DEFAULT,
+                                              seed=seed + 1000 * i + j)
+            speed[i, j] = r.speedup
+            ratio[i, j] = sum(r.accepted) / sum(r.lookaheads)
+    fig, axes = plt.subplots(1, 2, figsize=(9.2, 3.6))
+    panels = ((speed, "simulated speedup", "RdYlGn", (0.5, 3.5), "{:.2f}x"),
+              (ratio, "accepted / drafted", "Blues", (0.0, 1.0), "{:.2f}"))
+    for ax, (grid, label, cmap, (lo, hi), fmt) in zip(axes, panels, strict=True):
+        im = ax.imshow(grid, cmap=cmap, vmin=lo, vmax=hi, aspect="auto", origin="lower")
+        for (i, j), value in np.ndenumerate(grid):
+            ax.text(j, i, fmt.format(value), ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(SIM_KS)), [str(k) for k in SIM_KS])
+        ax.set_yticks(range(len(SIM_ALPHAS)), [f"{a:g}" for a in SIM_ALPHAS])
+        ax.set(xlabel="lookahead K", ylabel="agreement α (asked of the simulator)", title=label)
+        fig.colorbar(im, ax=ax, shrink=0.85)
+    fig.suptitle(f"Simulator, {SIM_TOKENS} tokens per cell, c = {C_DEFAULT}, v = {V_DEFAULT}",
+                 fontsize=10)
+    return _save(fig, path, palette=True)
 
 
 def break_even(theory, path: Path) -> Path:
@@ -219,7 +282,7 @@ def make_figures(out_dir: Path | None = None) -> list[Path]:
             ``week2-03/*.png``); defaults to ``book/src/images``.
     """
     root = Path(out_dir) if out_dir is not None else IMAGES
-    theory, simulator, adaptive = _reference()
+    theory, simulator, adaptive, pictures = _reference()
     day1 = root / "week2-01"
     return [
         speedup_vs_alpha(theory, day1 / "speedup-vs-alpha.png"),
@@ -228,6 +291,10 @@ def make_figures(out_dir: Path | None = None) -> list[Path]:
         heatmap(theory, day1 / "heatmap.png"),
         break_even(theory, day1 / "break-even.png"),
         trace_picture(simulator, day1 / "trace.png"),
+        acceptance_scenarios(pictures, day1 / "acceptance-scenarios.png"),
+        optimal_k(pictures, day1 / "optimal-k.png"),
+        simulated_heatmaps(simulator, day1 / "simulated-heatmaps.png"),
+        measured_scatter(theory, root / "week2-02" / "measured-speedup-vs-alpha.png"),
         adaptive_regime_change(simulator, adaptive, root / "week2-03" / "regime-change.png"),
     ]
 

@@ -52,7 +52,7 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(1, 5, "week1-05-loop", "The full lossless loop",
             ("decoder.SpeculativeDecoder.generate",)),
     Chapter(2, 1, "week2-01-theory", "Speedup theory and a simulator",
-            ("theory", "simulator")),
+            ("theory", "simulator", "pictures")),
     Chapter(2, 2, "week2-02-benchmark", "Measuring for real",
             ("metrics",)),
     Chapter(2, 3, "week2-03-adaptive", "AdaptiveSpeculator: a lookahead that tunes itself",

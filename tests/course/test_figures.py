@@ -16,6 +16,10 @@ EXPECTED = [
     "week2-01/heatmap.png",
     "week2-01/break-even.png",
     "week2-01/trace.png",
+    "week2-01/acceptance-scenarios.png",
+    "week2-01/optimal-k.png",
+    "week2-01/simulated-heatmaps.png",
+    "week2-02/measured-speedup-vs-alpha.png",
     "week2-03/regime-change.png",
 ]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -52,3 +56,16 @@ def test_figures_regenerate_into_a_given_directory(tmp_path):
 def test_committed_figures_exist():
     missing = [name for name in EXPECTED if not (IMAGES / name).exists()]
     assert not missing, f"run `uv run python -m specdec_course.authoring.figures` to create {missing}"
+
+
+def test_the_measured_scatter_reads_every_w2_sweep_run():
+    from specdec_course.authoring.figures_runs import sweep_points
+    from specdec_course.authoring.runs import load_runs
+
+    runs = load_runs()
+    points = sweep_points(runs)
+    sweeps = {n for n, r in runs.items() if n.startswith("w2-") and r["mode"] == "sweep"}
+    assert {p["run"] for p in points} == sweeps, "every recorded w2-* sweep must give points"
+    assert len({p["label"] for p in points}) >= 3, "the scatter needs runs that differ in α̂"
+    for p in points:
+        assert p["k"] >= 1 and 0.0 < p["alpha"] <= 1.0 and p["speedup"] > 0, p
