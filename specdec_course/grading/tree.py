@@ -51,13 +51,16 @@ def submitted_files(package: Path) -> tuple[dict[str, Path], list[str]]:
     return found, ignored
 
 
-def _copy(src: Path, dest: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+def _copy(src: Path, dest: Path, *, compiled: bool = False) -> None:
+    # The course's own files keep their times and compiled caches (copy2; Python checks a
+    # .pyc against its source's time and size): a worker may not write bytecode, and
+    # compiling the course package and rewriting the tests' asserts again cost every day.
+    ignore = None if compiled else shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
     if src.is_dir():
         shutil.copytree(src, dest, ignore=ignore, symlinks=False)
     else:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
+        shutil.copy2(src, dest) if compiled else shutil.copyfile(src, dest)
 
 
 def build_tree(dest: Path, marker: str, *, hidden: bool, modules: dict[str, Path | None]) -> Path:
@@ -75,16 +78,30 @@ def build_tree(dest: Path, marker: str, *, hidden: bool, modules: dict[str, Path
     dest.mkdir(parents=True)
     course = REPO_ROOT / "specdec_course"
     for part in COURSE_PARTS:
-        _copy(course / part, dest / "specdec_course" / part)
+        _copy(course / part, dest / "specdec_course" / part, compiled=True)
     for part in GRADING_PARTS:
-        _copy(course / "grading" / part, dest / "specdec_course" / "grading" / part)
+        _copy(course / "grading" / part, dest / "specdec_course" / "grading" / part, compiled=True)
+    # Compiled caches of exactly the files copied (the grader's own stay out).
+    wanted = {Path(p).stem for p in [*GRADING_PARTS, "__init__.py"]}
+    for cache in (course / "__pycache__", course / "grading" / "__pycache__"):
+        for pyc in cache.glob("*.pyc") if cache.is_dir() else []:
+            if pyc.name.split(".")[0] in wanted:
+                _copy(
+                    pyc,
+                    dest / "specdec_course" / cache.relative_to(course) / pyc.name,
+                    compiled=True,
+                )
     tests = dest / "tests"
     tests.mkdir()
     for helper in sorted((REPO_ROOT / "tests").glob("*.py")):
         if not helper.name.startswith("test_"):
-            _copy(helper, tests / helper.name)  # __init__.py, w1_helpers.py, conftest.py...
+            _copy(helper, tests / helper.name, compiled=True)  # __init__, w1_helpers...
     for public in day_test_files(marker):
-        _copy(public, tests / public.name)
+        _copy(public, tests / public.name, compiled=True)
+    names = {p.stem for p in tests.glob("*.py")}
+    for pyc in (REPO_ROOT / "tests" / "__pycache__").glob("*.pyc"):
+        if pyc.name.split(".")[0] in names:
+            _copy(pyc, tests / "__pycache__" / pyc.name, compiled=True)
     if hidden:
         (tests / "hidden").mkdir()
         _copy(REPO_ROOT / "tests" / "hidden" / "__init__.py", tests / "hidden" / "__init__.py")
