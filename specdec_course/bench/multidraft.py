@@ -12,8 +12,9 @@ figures are counts, not timings: they do not depend on the machine's load (only,
 the random draws, on the seeds). Sampling at T > 0, so every configuration runs every prompt
 with several seeds.
 
-Run: ``uv run python -m specdec_course.bench.multidraft --impl solutions`` (defaults: depth
-3, the first 4 held-out prompts, 48 new tokens, seeds 0-2).
+Run: ``uv run python -m specdec_course.bench.multidraft`` on your code, or with ``--impl``
+naming the reference in an instructor checkout (defaults: depth 3, the first 4 held-out
+prompts, 48 new tokens, seeds 0-2).
 """
 
 from __future__ import annotations
@@ -104,7 +105,9 @@ def _line(row: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Load the bundled pair (or ``--draft``/``--target``) and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--impl", default=None, help="src or solutions (default: as specdec)")
+    parser.add_argument(
+        "--impl", default=None, help="which specdec to measure (default: as `specdec` does)"
+    )
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--num-prompts", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=48)
