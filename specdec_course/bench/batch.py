@@ -35,7 +35,13 @@ from rich.console import Console
 from rich.table import Table
 
 from specdec_course.bench.batch_plot import plot
-from specdec_course.bench.frame import goal_line, print_skipped, probe, progress
+from specdec_course.bench.frame import (
+    goal_line,
+    print_machine,
+    print_skipped,
+    probe,
+    progress,
+)
 from specdec_course.bench.settings import load_line, measure_with_impl
 from specdec_course.bench.sweep import rotated
 from specdec_course.core.blas import blas_name
@@ -274,10 +280,7 @@ def run_batch_bench(
 
 def render(console: Console, report: BatchReport) -> None:
     """Print the table, the BLAS/device line and the goal ratios at B = 8."""
-    console.print(
-        f"[bold]BLAS:[/bold] {report.blas}   [bold]device:[/bold] {report.device}   "
-        f"[bold]machine:[/bold] {report.machine}"
-    )
+    print_machine(console, report.blas, report.device, report.machine)
     console.print(
         f"--impl {report.impl}; greedy, {report.max_tokens} new tokens per row, "
         f"{report.repeats} interleaved repeats (medians); {report.load}"

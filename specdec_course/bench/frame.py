@@ -69,6 +69,14 @@ def probe(rows: dict[K, Callable[[], Any]], name: Callable[[K], str] = str) -> l
     return skipped
 
 
+def print_machine(console: Console, blas: str, device: str, machine: str) -> None:
+    """The BLAS / device / machine line that opens every bench table (what a figure ran on)."""
+    console.print(
+        f"[bold]BLAS:[/bold] {blas}   [bold]device:[/bold] {device}   "
+        f"[bold]machine:[/bold] {machine}"
+    )
+
+
 def print_skipped(console: Console, lines: list[str]) -> None:
     """One line per skipped row (:meth:`Skipped.line`; nothing when every row ran)."""
     if lines:

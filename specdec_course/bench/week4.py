@@ -34,7 +34,13 @@ import mlx.core as mx
 from rich.console import Console
 from rich.table import Table
 
-from specdec_course.bench.frame import goal_line, print_skipped, probe, progress
+from specdec_course.bench.frame import (
+    goal_line,
+    print_machine,
+    print_skipped,
+    probe,
+    progress,
+)
 from specdec_course.bench.mlxlm import mlx_lm_rounds
 from specdec_course.bench.settings import load_line, measure_with_impl
 from specdec_course.bench.sweep import rotated
@@ -276,10 +282,7 @@ def run_week4(
 
 def render(console: Console, report: Week4Report) -> None:
     """Print the table, the BLAS/device line and the two goal ratios."""
-    console.print(
-        f"[bold]BLAS:[/bold] {report.blas}   [bold]device:[/bold] {report.device}   "
-        f"[bold]machine:[/bold] {report.machine}"
-    )
+    print_machine(console, report.blas, report.device, report.machine)
     console.print(
         f"--impl {report.impl}; greedy, {report.max_tokens} new tokens x "
         f"{report.n_prompts} held-out prompts, K = {report.k}, {report.repeats} interleaved "

@@ -29,6 +29,7 @@ import mlx.core as mx
 from rich.console import Console
 from rich.table import Table
 
+from specdec_course.bench.frame import print_machine
 from specdec_course.bench.settings import load_line
 from specdec_course.bench.sweep import rotated
 from specdec_course.core.blas import blas_name
@@ -178,10 +179,7 @@ def run_smollm2(
 
 def render(console: Console, report: SmolLM2Report) -> None:
     """Print the BLAS/device line, the table and both goal ratios."""
-    console.print(
-        f"[bold]BLAS:[/bold] {report.blas}   [bold]device:[/bold] {report.device}   "
-        f"[bold]machine:[/bold] {report.machine}"
-    )
+    print_machine(console, report.blas, report.device, report.machine)
     console.print(
         f"{report.model}; --impl {report.impl}; greedy, up to {report.max_tokens} new "
         f"tokens x {report.n_prompts} chat prompts per set, K = {report.k}, "

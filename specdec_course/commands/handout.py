@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -28,8 +27,8 @@ from pathlib import Path
 from rich.console import Console
 
 from specdec_course.commands.leaks import CACHES, leak_problems
-from specdec_course.core.impl import ENV_VAR, PATH_VAR
-from specdec_course.core.paths import REPO_ROOT
+from specdec_course.core.impl import ENV_VAR, PATH_VAR, students_pyproject
+from specdec_course.core.paths import REPO_ROOT, new_folder_problem
 
 #: Copied as they are (files or whole folders, minus caches and DROP).
 SHIP = [
@@ -81,8 +80,6 @@ DROP = [
     ),
 ]
 #: The ``--impl`` table in pyproject.toml; a handout names the students' folder only.
-IMPL_TABLE = re.compile(r"^implementations = \{.*\}$", re.M)
-HANDOUT_IMPL_TABLE = 'implementations = { src = "src" }'
 TEST_COMMAND = "uv run pytest"
 #: How chapters ask for the reference implementation; removed from a handout's chapters.
 REFERENCE_FLAG = " --impl solutions"
@@ -150,22 +147,9 @@ def write_tree(dest: Path) -> None:
             empty, or one that cannot be created.
     """
     dest = Path(dest).resolve()
-    if dest == REPO_ROOT or REPO_ROOT in dest.parents:
-        raise HandoutError(
-            f"{dest} is inside the instructor repository: write the handout outside it "
-            "(e.g. ../specdec-handout), or it would ship next to the reference"
-        )
-    if dest.exists() and not dest.is_dir():
-        raise HandoutError(f"{dest} is a file: give a new folder")
-    if dest.exists() and any(dest.iterdir()):
-        raise HandoutError(f"{dest} exists and is not empty: give a new folder")
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-        probe = dest / ".specdec-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise HandoutError(f"cannot write the handout to {dest}: {err.strerror}") from err
+    problem = new_folder_problem(dest)
+    if problem:
+        raise HandoutError(problem)
     for item in SHIP:
         src, out = REPO_ROOT / item, dest / item
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -182,10 +166,10 @@ def write_tree(dest: Path) -> None:
         if (REPO_ROOT / "tests" / "course" / name).exists():
             shutil.copy2(REPO_ROOT / "tests" / "course" / name, dest / "tests" / "course" / name)
     pyproject = dest / "pyproject.toml"
-    text, found = IMPL_TABLE.subn(HANDOUT_IMPL_TABLE, pyproject.read_text())
-    if found != 1:
-        raise HandoutError("pyproject.toml has no `implementations = {...}` line in [tool.specdec]")
-    pyproject.write_text(text)
+    try:
+        pyproject.write_text(students_pyproject(pyproject.read_text()))
+    except ValueError as err:
+        raise HandoutError(str(err)) from err
     summary = dest / "book" / "src" / "SUMMARY.md"
     if summary.exists():
         # The instructors' page does not ship: drop its part of the table of contents.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -41,6 +42,21 @@ def _implementations() -> dict[str, Path]:
     return found
 
 
+def students_pyproject(text: str) -> str:
+    """``pyproject.toml`` as a student repository has it: the ``--impl`` table names ``src``
+    alone (the handout and the grader's trees ship no reference).
+
+    Raises:
+        ValueError: when the text has no ``implementations = {...}`` line.
+    """
+    out, found = IMPL_TABLE.subn(f'implementations = {{ {DEFAULT_IMPL} = "{DEFAULT_IMPL}" }}', text)
+    if found != 1:
+        raise ValueError("pyproject.toml has no `implementations = {...}` line in [tool.specdec]")
+    return out
+
+
+#: The ``--impl`` table's line in pyproject.toml.
+IMPL_TABLE = re.compile(r"^implementations = \{.*\}$", re.M)
 IMPLEMENTATIONS = _implementations()
 #: The name of the reference implementation (the one that is not the students' code), or
 #: ``None`` where there is none (a student handout).

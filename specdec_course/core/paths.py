@@ -37,3 +37,29 @@ def day_test_files(marker: str, *, hidden: bool = False) -> list[Path]:
 def load_prompts(path: Path = PROMPTS_PATH) -> list[str]:
     """The held-out prompt texts stored as a JSON list of strings."""
     return json.loads(Path(path).read_text())
+
+
+def new_folder_problem(dest: Path) -> str | None:
+    """Why ``dest`` cannot be a new output folder (a handout, a grading bundle), or None.
+
+    It must lie outside this repository (or it would ship beside the reference), and be a
+    new or empty folder; it is created when missing.
+    """
+    dest = Path(dest).resolve()
+    if dest == REPO_ROOT or REPO_ROOT in dest.parents:
+        return (
+            f"{dest} is inside the instructor repository: write it outside (e.g. "
+            "../specdec-handout); anything inside the repository ships next to the reference"
+        )
+    if dest.exists() and not dest.is_dir():
+        return f"{dest} is a file: give a new folder"
+    if dest.exists() and any(dest.iterdir()):
+        return f"{dest} exists and is not empty: give a new folder"
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        probe = dest / ".specdec-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        return f"cannot write to {dest}: {err.strerror}"
+    return None

@@ -21,7 +21,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from specdec_course.core.paths import REPO_ROOT
+from specdec_course.core.paths import REPO_ROOT, new_folder_problem
 from specdec_course.grading.report import cap
 from specdec_course.grading.rubric import GradeError
 
@@ -97,15 +97,11 @@ def write_bundle(dest: Path) -> Path:
         GradeError: for a ``dest`` inside the repository, a file or a non-empty folder.
     """
     dest = Path(dest).resolve()
-    if dest == REPO_ROOT or REPO_ROOT in dest.parents:
-        raise GradeError(f"{dest} is inside the repository: write the bundle outside it")
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise GradeError(f"{dest} exists and is not an empty folder: give a new folder")
+    problem = new_folder_problem(dest)
+    if problem:
+        raise GradeError(problem)
     source = dest / "source"
-    try:
-        source.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise GradeError(f"cannot write the bundle to {dest}: {err.strerror}") from err
+    source.mkdir()
     for item in BUNDLE:
         path = REPO_ROOT / item
         if path.is_dir():

@@ -47,7 +47,7 @@ from specdec_course.grading.rubric import (
     load_rubric,
     load_timings,
 )
-from specdec_course.grading.session import DayRun, run_day
+from specdec_course.grading.session import DayRun, DaySetup, run_day
 from specdec_course.grading.static_check import check_package
 from specdec_course.grading.tree import build_tree, remove_tree, submitted_files
 
@@ -129,8 +129,20 @@ def _task_of(nodeid: str) -> str:
     return "::".join(parts[:2]) if len(parts) > 2 else nodeid
 
 
-def score_day(ch: Chapter, rule, ids: dict[str, list[str]], run: DayRun, note: str) -> DayGrade:
-    """Points and per-test records of one day from its run (see the module docstring)."""
+def score_day(
+    ch: Chapter,
+    rule,
+    ids: dict[str, list[str]],
+    run: DayRun,
+    note: str,
+    *,
+    refused: bool = False,
+) -> DayGrade:
+    """Points and per-test records of one day from its run (see the module docstring).
+
+    ``refused``: the static check refused one of the day's own modules (``note`` says which):
+    every test of the day is an error.
+    """
     grade = DayGrade(ch.marker, ch.title, 0.0, rule.points, note=note)
     hidden = {f for f in ids if f.startswith("tests/hidden/")}
     public_share = 1.0 - rule.hidden_share if hidden else 1.0
@@ -147,7 +159,7 @@ def score_day(ch: Chapter, rule, ids: dict[str, list[str]], run: DayRun, note: s
             rec = run.results.get(nodeid) or {"outcome": "error", "message": missing}
             if run.anomaly:
                 rec = {"outcome": "error", "exception": "Anomaly", "message": run.anomaly}
-            if note.startswith("static check"):
+            if refused:
                 rec = {"outcome": "error", "exception": "StaticCheck", "message": note}
             outcome = (
                 rec.get("outcome")
@@ -262,10 +274,9 @@ def _grade_one_day(
                 os.chown(f, containment.uid, containment.uid)
             os.chown(tree / "tests" / "hidden", containment.uid, containment.uid)
         timeouts, strict, budget = day_times(rule, all_ids, timings)
-        run = run_day(
-            tree,
-            scratch,
-            all_ids,
+        day = DaySetup(
+            tree=tree,
+            scratch=scratch,
             timeouts=timeouts,
             strict_timeouts=strict,
             collect_cap_s=rule.collect_cap_s,
@@ -275,6 +286,7 @@ def _grade_one_day(
             hide=[REPO_ROOT],
             log=base / "worker.log",
         )
+        run = run_day(day, all_ids)
     finally:
         if os.environ.get("SPECDEC_GRADE_KEEP"):
             print(f"kept {base}", file=sys.stderr)
@@ -282,7 +294,9 @@ def _grade_one_day(
             remove_tree(base)
         if stage is not None:
             shutil.rmtree(stage, ignore_errors=True)
-    grade = score_day(ch, rule, ids, run, static_note or _lost_to(ch, run))
+    grade = score_day(
+        ch, rule, ids, run, static_note or _lost_to(ch, run), refused=bool(static_note)
+    )
     grade.seconds = round(time.monotonic() - start, 1)
     return grade
 

@@ -70,7 +70,7 @@ def use_channel(
     _STRICT_TIMEOUTS.update(strict_timeouts or {})
 
 
-def _task_of(nodeid: str) -> str:
+def _skip_group(nodeid: str) -> str:
     # A test class is one task's tests; the tests outside classes of one file go together
     # here (only for skipping after a timeout: a day's points still count them one by one).
     parts = nodeid.split("::")
@@ -78,7 +78,7 @@ def _task_of(nodeid: str) -> str:
 
 
 def _after_a_timeout(item: pytest.Item) -> None:
-    _TIMED_OUT_TASKS.add(_task_of(item.nodeid))
+    _TIMED_OUT_TASKS.add(_skip_group(item.nodeid))
     items = item.session.items
     for later in items[items.index(item) + 1 :] if item in items else []:
         if later.nodeid in _STRICT_TIMEOUTS:
@@ -88,7 +88,7 @@ def _after_a_timeout(item: pytest.Item) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Under the grader: skip the rest of a task one of whose tests ran out of time."""
-    if _CHANNEL is not None and _task_of(item.nodeid) in _TIMED_OUT_TASKS:
+    if _CHANNEL is not None and _skip_group(item.nodeid) in _TIMED_OUT_TASKS:
         pytest.skip("not run: an earlier test of this task ran out of time")
 
 

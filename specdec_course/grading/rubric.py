@@ -65,12 +65,10 @@ def load_rubric(path: Path = RUBRIC_PATH) -> Rubric:
         raise GradeError(f"rubric {path} names days that are not chapters: {unknown}")
     rules = {}
     for ch in CHAPTERS:
-        merged = {**defaults, **days.get(ch.marker, {})}
+        # A rubric written before the import cap existed gets the cap's default.
+        merged = {"collect_cap_s": DayRule.collect_cap_s, **defaults, **days.get(ch.marker, {})}
         try:
-            rule = DayRule(
-                *(float(merged[k]) for k in DayRule.__dataclass_fields__ if k != "collect_cap_s"),
-                collect_cap_s=float(merged.get("collect_cap_s", 30.0)),
-            )
+            rule = DayRule(**{k: float(merged[k]) for k in DayRule.__dataclass_fields__})
         except (KeyError, TypeError, ValueError) as err:
             raise GradeError(f"rubric {path}: day {ch.marker} lacks a valid {err}") from err
         if rule.points < 0 or not 0 <= rule.hidden_share <= 1 or rule.test_timeout_s <= 0:

@@ -22,6 +22,7 @@ it runs as root; see ``procs.py``).
 
 from __future__ import annotations
 
+import builtins
 import os
 import resource
 import sys
@@ -187,8 +188,6 @@ class Snapshot:
 
     def changes(self) -> list[str]:
         """``module.name`` for every binding added, removed or rebound since the snapshot."""
-        import builtins
-
         found = []
         for (name, space), saved in zip(self._spaces, self._saved, strict=True):
             now = dict(space)

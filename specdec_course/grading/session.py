@@ -95,38 +95,52 @@ class _Story:
             raise ChannelError(f"an unexpected {kind!r} record")
 
 
-def _one_worker(
-    tree: Path,
-    scratch: Path,
-    ids: list[str],
-    *,
-    timeouts: dict[str, float],
-    strict_timeouts: dict[str, float],
-    collect_cap_s: float,
-    deadline: float,
-    budget_s: float,
-    containment: Containment,
-    readable: list[Path],
-    hide: list[Path],
-    log: Path,
-    run: DayRun,
-) -> str | None:
+@dataclass(frozen=True)
+class DaySetup:
+    """What every worker run of one day shares: where it runs, how long, behind what walls.
+
+    Attributes:
+        tree: the day's read-only grading tree; ``scratch`` its only writable folder.
+        timeouts: per-test timeouts; ``strict_timeouts`` the shorter ones after a timeout.
+        collect_cap_s: how long importing and collecting may take.
+        budget_s: the day's whole time.
+        containment: namespaces / uid / token of the day's processes.
+        readable: what task code may read besides the interpreter and its packages.
+        hide: folders dropped from the worker's ``sys.path`` (the instructor's checkout).
+        log: where the worker's own output goes (its diagnostics before pytest starts).
+    """
+
+    tree: Path
+    scratch: Path
+    timeouts: dict[str, float]
+    strict_timeouts: dict[str, float]
+    collect_cap_s: float
+    budget_s: float
+    containment: Containment
+    readable: list[Path]
+    hide: list[Path]
+    log: Path
+
+
+def _one_worker(day: DaySetup, ids: list[str], deadline: float, run: DayRun) -> str | None:
     """Run the worker once on ``ids``; the id it crashed on (or ``None``)."""
     key = new_key()
     cfg_r, cfg_w = os.pipe()
     res_r, res_w = os.pipe()
+    tree, scratch, containment, log = day.tree, day.scratch, day.containment, day.log
+    timeouts = day.timeouts
     config = {
         "tree": str(tree),
         "scratch": str(scratch),
-        "hide": [str(h) for h in hide],
-        "readable": [str(p) for p in readable],
+        "hide": [str(h) for h in day.hide],
+        "readable": [str(p) for p in day.readable],
         "limits": LIMITS,
         "key": key.hex(),
         "fd": res_w,
         "ids": ids,
         "test_timeout_s": max(timeouts.values(), default=60.0),
         "timeouts": {i: timeouts[i] for i in ids if i in timeouts},
-        "strict_timeouts": {i: strict_timeouts[i] for i in ids if i in strict_timeouts},
+        "strict_timeouts": {i: day.strict_timeouts[i] for i in ids if i in day.strict_timeouts},
     }
     worker = tree / "specdec_course" / "grading" / "worker.py"
     env = _env(scratch, containment.token)
@@ -161,12 +175,12 @@ def _one_worker(
             # pytest-timeout stops a Python loop; a hang it cannot reach (C code, a signal
             # ignored) is stopped here, 15 s after the test's own timeout.
             hang = timeouts.get(story.running or "", 60.0) + 15
-            limit = started + collect_cap_s if story.collected is None else last + hang
+            limit = started + day.collect_cap_s if story.collected is None else last + hang
             if now >= min(deadline, limit):
                 if now >= deadline:
-                    run.notes.append(f"stopped at the day's time budget ({budget_s:g} s)")
+                    run.notes.append(f"stopped at the day's time budget ({day.budget_s:g} s)")
                 elif story.collected is None:
-                    run.notes.append(f"importing and collecting took over {collect_cap_s:g} s")
+                    run.notes.append(f"importing and collecting took over {day.collect_cap_s:g} s")
                 else:
                     run.notes.append(f"no verdict for {hang:g} s: a hang")
                 crashed = (story.running or "") if story.collected is not None else None
@@ -209,42 +223,15 @@ def _one_worker(
     return crashed
 
 
-def run_day(
-    tree: Path,
-    scratch: Path,
-    ids: list[str],
-    *,
-    timeouts: dict[str, float],
-    strict_timeouts: dict[str, float],
-    collect_cap_s: float,
-    budget_s: float,
-    containment: Containment,
-    readable: list[Path],
-    hide: list[Path],
-    log: Path,
-) -> DayRun:
-    """Run ``ids`` to the end, restarting after crashes, within ``budget_s`` seconds."""
+def run_day(day: DaySetup, ids: list[str]) -> DayRun:
+    """Run ``ids`` to the end, restarting after crashes, within the day's budget."""
     run = DayRun()
     if not ids:
         return run  # pytest given no id would run every test it can find
-    deadline = time.monotonic() + budget_s
+    deadline = time.monotonic() + day.budget_s
     remaining = list(ids)
     for attempt in range(MAX_RESTARTS + 1):
-        crashed = _one_worker(
-            tree,
-            scratch,
-            remaining,
-            timeouts=timeouts,
-            strict_timeouts=strict_timeouts,
-            collect_cap_s=collect_cap_s,
-            deadline=deadline,
-            budget_s=budget_s,
-            containment=containment,
-            readable=readable,
-            hide=hide,
-            log=log,
-            run=run,
-        )
+        crashed = _one_worker(day, remaining, deadline, run)
         if run.anomaly:
             return run
         if crashed:

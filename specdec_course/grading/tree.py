@@ -12,11 +12,11 @@ The tree is made read-only before the worker starts.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat
 from pathlib import Path
 
+from specdec_course.core.impl import students_pyproject
 from specdec_course.core.paths import REPO_ROOT, day_test_files
 
 #: The course packages a test run needs (tests import ``specdec_course.testing`` and
@@ -25,7 +25,6 @@ COURSE_PARTS = ["__init__.py", "core", "api", "testing"]
 #: From ``grading/``: the pytest plugin and the worker's own modules.
 GRADING_PARTS = ["__init__.py", "pytest_plugin.py", "channel.py", "sandbox.py", "worker.py"]
 STUB_DIR = REPO_ROOT / "src" / "specdec"
-IMPL_TABLE = re.compile(r"^implementations = \{.*\}$", re.M)
 
 
 def task_modules() -> list[str]:
@@ -113,9 +112,7 @@ def build_tree(dest: Path, marker: str, *, hidden: bool, modules: dict[str, Path
     for name in task_modules():
         _copy(modules.get(name) or STUB_DIR / f"{name}.py", package / f"{name}.py")
     pyproject = (REPO_ROOT / "pyproject.toml").read_text()
-    (dest / "pyproject.toml").write_text(
-        IMPL_TABLE.sub('implementations = { src = "src" }', pyproject)
-    )
+    (dest / "pyproject.toml").write_text(students_pyproject(pyproject))
     # The bundled models are public (every handout ships them): a link, not a 45 MB copy.
     os.symlink(REPO_ROOT / "models", dest / "models")
     make_read_only(dest)
