@@ -47,6 +47,7 @@ __all__ = [
     "budget_list",
     "check_batchable",
     "filter_rows",
+    "join_rows",
     "make_ragged_cache",
     "prompt_lists",
     "rewind_rows",
@@ -193,6 +194,29 @@ class RaggedKVCache(_BaseCache):
         self._drop_dead_head()
         self._drop_dead_tail()
 
+    def join(self, other: RaggedKVCache) -> None:
+        """Append ``other``'s rows below this cache's rows (continuous batching's admission).
+
+        Both caches keep their own per-row offsets (RoPE positions) and masks; the
+        shorter one is widened on the left with invalid columns, so no row ever
+        attends to the other's data or to the widening. Either cache may be one
+        that no call has touched yet (all its rows empty).
+        """
+        ref = self if self.keys is not None else other
+        if ref.keys is None:  # neither holds data: nothing but rows to stack
+            self.offset = mx.concatenate([self.offset, other.offset])
+            self.valid = mx.zeros((self.batch_size, 0), dtype=mx.bool_)
+            self._pads = [0] * self.batch_size  # all rows empty: a padded first call is plain
+            return
+        width = max(self._idx, other._idx)
+        parts = [_widened(c, width, ref.keys, ref.values) for c in (self, other)]
+        self.keys = mx.concatenate([parts[0][0], parts[1][0]], axis=0)
+        self.values = mx.concatenate([parts[0][1], parts[1][1]], axis=0)
+        self.valid = mx.concatenate([parts[0][2], parts[1][2]], axis=0)
+        self.offset = mx.concatenate([self.offset, other.offset])
+        self._idx = width
+        self._pads = None
+
     def _alive(self) -> list[bool]:
         return mx.any(self.valid, axis=0).tolist() if self.valid.shape[1] else []
 
@@ -231,6 +255,26 @@ class RaggedKVCache(_BaseCache):
     def nbytes(self) -> int:
         """Bytes held by keys and values."""
         return 0 if self.keys is None else self.keys.nbytes + self.values.nbytes
+
+
+def _widened(
+    cache: RaggedKVCache, width: int, like_k: mx.array, like_v: mx.array
+) -> tuple[mx.array, mx.array, mx.array]:
+    """``cache``'s keys, values and mask left-padded with invalid columns to ``width`` columns."""
+    rows, used = cache.batch_size, cache.size()
+    heads, kd, vd = like_k.shape[1], like_k.shape[3], like_v.shape[3]
+    if cache.keys is None:
+        keys = mx.zeros((rows, heads, 0, kd), like_k.dtype)
+        values = mx.zeros((rows, heads, 0, vd), like_v.dtype)
+    else:
+        keys, values = cache.keys[..., :used, :], cache.values[..., :used, :]
+    valid = cache.valid
+    pad = width - used
+    if pad:
+        keys = mx.concatenate([mx.zeros((rows, heads, pad, kd), keys.dtype), keys], axis=2)
+        values = mx.concatenate([mx.zeros((rows, heads, pad, vd), values.dtype), values], axis=2)
+        valid = mx.concatenate([mx.zeros((rows, pad), dtype=mx.bool_), valid], axis=1)
+    return keys, values, valid
 
 
 def check_batchable(model: Any, what: str) -> None:
@@ -288,6 +332,24 @@ def filter_rows(cache: list[RaggedKVCache], keep: Sequence[int]) -> None:
         )
     for layer in cache:
         layer.filter(keep)
+
+
+def join_rows(cache: list[RaggedKVCache], other: list[RaggedKVCache]) -> None:
+    """Append the rows of ``other`` (newly prefilled requests) below ``cache``'s, in every layer.
+
+    Row ``i`` of ``other`` becomes row ``B + i`` of ``cache``; ``other`` must not be used
+    afterwards. See :meth:`RaggedKVCache.join`.
+
+    Raises:
+        ValueError: when the two caches are not for the same model (layer counts differ).
+    """
+    if len(cache) != len(other):
+        raise ValueError(
+            f"join_rows: caches of {len(cache)} and {len(other)} layers: both must come from "
+            "the same model (make_ragged_cache / batched_prefill of that model)"
+        )
+    for layer, extra in zip(cache, other, strict=True):
+        layer.join(extra)
 
 
 def prompt_lists(prompts: Any) -> list[list[int]]:
