@@ -6,7 +6,7 @@ import mlx.core as mx
 import pytest
 
 import specdec.batched
-from specdec.batched import batched_speculative_decode
+from specdec.batched import batched_speculative_decode, batched_speculative_generate
 from specdec_course.testing import (
     exact_sequence_distribution,
     perturbed,
@@ -64,7 +64,7 @@ class TestGreedyIsLossless:
     @pytest.mark.parametrize("k", [1, 3, 6])
     def test_history_model_equals_target_greedy(self, k):
         draft, target = scripted_pair()
-        results = batched_speculative_decode(draft, target, PROMPTS, 25, lookahead=k)
+        results = batched_speculative_generate(PROMPTS, draft, target, 25, lookahead=k)
         check_rows(results, target, PROMPTS, [25] * 5, f"K={k}")
         # Equal budgets, no EOS: every round has the same K as B = 1, so each row's accepted
         # counts are those of greedy speculation by its definition (uncached passes).
@@ -89,7 +89,7 @@ class TestGreedyIsLossless:
     def test_tiny_llamas_equal_target_greedy(self, batch, k, seed):
         draft, target = tiny_pair(seed)
         prompts, wants = clear_ragged_prompts(target, batch, 20, seed)
-        results = batched_speculative_decode(draft, target, prompts, 20, lookahead=k)
+        results = batched_speculative_generate(prompts, draft, target, 20, lookahead=k)
         for b, (p, r, want) in enumerate(zip(prompts, results, wants, strict=True)):
             i = first_difference(r.tokens, want)
             assert r.tokens == want, (
@@ -102,7 +102,7 @@ class TestGreedyIsLossless:
         # Two ragged rows, 12 tokens: the 12-layer target keeps the day under 15 s.
         texts = [BUNDLED_PROMPTS[1], "x"]
         prompts = [tokenizer.encode(t) for t in texts]
-        results = batched_speculative_decode(draft, target, prompts, 12, lookahead=3)
+        results = batched_speculative_generate(prompts, draft, target, 12, lookahead=3)
         for b, (text, r) in enumerate(zip(texts, results, strict=True)):
             prompt, want = bundled_greedy(text, 12)
             # Real float32 logits: equal token for token except at named near-ties.
@@ -118,7 +118,7 @@ class TestGreedyIsLossless:
         # Seed 7: clear margins everywhere, and rounds that accept 0, some and all 4 drafts.
         draft, target = tiny_pair(7)
         for prompt, n in [([4, 9, 1, 3], 23), ([8], 7)]:
-            got = batched_speculative_decode(draft, target, [prompt], n, lookahead=4)[0]
+            got = batched_speculative_generate([prompt], draft, target, n, lookahead=4)[0]
             # The definition (uncached passes, no Week 1 code), so a Week 1 bug is not blamed here.
             tokens, accepted, drafted = greedy_speculation(draft, target, prompt, n, 4)
             assert got.tokens == tokens, (
@@ -139,7 +139,7 @@ class TestGreedyIsLossless:
 
     def test_identical_prompts_identical_rows(self):
         draft, target = tiny_pair(2)
-        results = batched_speculative_decode(draft, target, [[1, 2, 3]] * 3 + [[9]], 15)
+        results = batched_speculative_generate([[1, 2, 3]] * 3 + [[9]], draft, target, 15)
         assert results[0].tokens == results[1].tokens == results[2].tokens, (
             "identical prompts gave different rows: a row's state mixed up with another row's"
         )
@@ -153,7 +153,7 @@ class TestRaggedBookkeeping:
         draft, target = scripted_pair()
         draft, target = BatchCounting(draft), BatchCounting(target)
         prompts = [[1], [2], [3]]
-        results = batched_speculative_decode(draft, target, prompts, 10, lookahead=3)
+        results = batched_speculative_generate(prompts, draft, target, 10, lookahead=3)
         check_rows(results, target, prompts, [10] * 3, "one-token prompts")
         assert target.shapes[0][1] == 4, (
             f"first target call fed {target.shapes[0][1]} tokens: with one-token prompts there is "
@@ -164,7 +164,7 @@ class TestRaggedBookkeeping:
         script = history_hash(V)
         target = HistoryScripted(V, script)
         draft = HistoryScripted(V, lambda h: (script(h) + 1) % V)  # always wrong
-        results = batched_speculative_decode(draft, target, PROMPTS, 12, lookahead=4)
+        results = batched_speculative_generate(PROMPTS, draft, target, 12, lookahead=4)
         check_rows(results, target, PROMPTS, [12] * 5, "a draft that is always wrong")
         for r in results:
             assert set(r.accepted_per_round) == {0} and r.rounds == 12, (
@@ -174,8 +174,8 @@ class TestRaggedBookkeeping:
     def test_one_row_hits_eos_early(self):
         draft, target = scripted_pair()
         eos = target.greedy(PROMPTS[2], 40)[3]  # row 2 emits it as its 4th token
-        results = batched_speculative_decode(
-            draft, target, PROMPTS, 30, lookahead=3, eos_token_id=eos
+        results = batched_speculative_generate(
+            PROMPTS, draft, target, 30, lookahead=3, eos_token_id=eos
         )
         check_rows(results, target, PROMPTS, [30] * 5, "EOS in one row", eos=eos)
         assert results[2].finish_reason == "eos" and results[2].tokens[-1] == eos, (
@@ -189,8 +189,8 @@ class TestRaggedBookkeeping:
         script = history_hash(V)
         draft, target = HistoryScripted(V, script), HistoryScripted(V, script)
         eos = target.greedy(PROMPTS[2], 20)[1]
-        results = batched_speculative_decode(
-            draft, target, PROMPTS, 20, lookahead=4, eos_token_id=eos
+        results = batched_speculative_generate(
+            PROMPTS, draft, target, 20, lookahead=4, eos_token_id=eos
         )
         wants = [target.greedy(p, 20, eos) for p in PROMPTS]
         assert len(wants[2]) == 2 and any(len(w) == 20 for w in wants), "test setup"
@@ -208,7 +208,7 @@ class TestRaggedBookkeeping:
         draft, target = scripted_pair()
         draft, target = BatchCounting(draft), BatchCounting(target)
         budgets = [0, 1, 2, 5, 13]
-        results = batched_speculative_decode(draft, target, PROMPTS, budgets, lookahead=6)
+        results = batched_speculative_generate(PROMPTS, draft, target, budgets, lookahead=6)
         check_rows(results, target, PROMPTS, budgets, "per-row max_tokens")
         for b, (r, m) in enumerate(zip(results, budgets, strict=True)):
             assert len(r.tokens) == m, (
@@ -229,7 +229,7 @@ class TestRaggedBookkeeping:
         outputs = []
         for pad in (0, 17):
             monkeypatch.setattr(specdec.batched, "PAD_ID", pad)
-            results = batched_speculative_decode(draft, target, PROMPTS, 14, lookahead=3)
+            results = batched_speculative_generate(PROMPTS, draft, target, 14, lookahead=3)
             check_rows(results, target, PROMPTS, [14] * 5, f"PAD_ID={pad}")
             outputs.append([r.tokens for r in results])
             assert all(-1 not in r.tokens for r in results), (
@@ -243,7 +243,7 @@ class TestCalls:
         draft, target = scripted_pair()
         draft, target = BatchCounting(draft), BatchCounting(target)
         budgets = [25, 9, 25, 3, 17]
-        results = batched_speculative_decode(draft, target, PROMPTS, budgets, lookahead=4)
+        results = batched_speculative_generate(PROMPTS, draft, target, budgets, lookahead=4)
         rounds = max(r.rounds for r in results)
         assert target.calls == 1 + rounds, (
             f"{target.calls} target calls for {rounds} rounds: one batched prefill plus exactly "
@@ -273,8 +273,8 @@ class TestSampledIsLossless:
         probs = random_markov(4, seed=7)
         target, draft = BatchMarkov(probs), BatchMarkov(perturbed(probs, 0.5, seed=8))
         prompts = [[1], [0, 2, 3], [3, 3]] * 1000
-        results = batched_speculative_decode(
-            draft, target, prompts, 3, lookahead=k, temperature=temperature, key=mx.random.key(11)
+        results = batched_speculative_generate(
+            prompts, draft, target, 3, lookahead=k, temperature=temperature, key=mx.random.key(11)
         )
         for b, last in enumerate([1, 3, 3]):
             assert_follows(
@@ -289,14 +289,100 @@ class TestSampledIsLossless:
         draft, target = tiny_pair(3)
         prompts = [[1, 2], [5], [6, 7, 8, 9]]
         runs = [
-            batched_speculative_decode(
-                draft, target, prompts, 12, lookahead=3, temperature=1.0, key=mx.random.key(4)
+            batched_speculative_generate(
+                prompts, draft, target, 12, lookahead=3, temperature=1.0, key=mx.random.key(4)
             )
             for _ in range(2)
         ]
         assert [r.tokens for r in runs[0]] == [r.tokens for r in runs[1]], (
             "same key must give the same rows"
         )
+
+
+def check_card_shape(out, prompts, call):
+    """``out`` is list[list[int]], one plain list of Python ints per prompt."""
+    assert type(out) is list, (
+        f"the card's call must return list[list[int]], got {type(out).__name__} from {call}"
+    )
+    assert len(out) == len(prompts), (
+        f"the card's call must return list[list[int]], one list per prompt: got {len(out)} "
+        f"lists for {len(prompts)} prompts from {call}"
+    )
+    for b, row in enumerate(out):
+        assert type(row) is list, (
+            f"the card's call must return list[list[int]], got a {type(row).__name__} for row "
+            f"{b} from {call} (the tokens, not a GenerationResult)"
+        )
+        bad = [t for t in row if type(t) is not int]
+        assert not bad, (
+            f"the card's call must return list[list[int]], got {type(bad[0]).__name__} tokens "
+            f"in row {b} from {call} (Python ints, not MLX scalars or arrays)"
+        )
+
+
+class TestTheCardsCall:
+    """``batched_speculative_decode(batch_prompts, draft_model, target_model, max_tokens=100)``:
+    the course design card's call, a given wrapper returning each row's tokens."""
+
+    def test_card_call_verbatim(self):
+        draft, target = scripted_pair()
+        prompts = PROMPTS
+        out = batched_speculative_decode(prompts, draft, target)
+        call = "batched_speculative_decode(prompts, draft, target)"
+        check_card_shape(out, prompts, call)
+        for b, (p, row) in enumerate(zip(prompts, out, strict=True)):
+            want = target.greedy(p, 100)
+            assert row == want, token_mismatch(
+                row,
+                want,
+                "the default max_tokens must be 100, and the rows the target's own greedy tokens",
+                what=f"{call}: row {b} (prompt length {len(p)}) against the target's greedy "
+                "100 tokens",
+            )
+
+    def test_per_row_budgets_and_options_pass_through(self):
+        draft, target = scripted_pair()
+        eos = target.greedy(PROMPTS[2], 40)[3]  # row 2 stops at its 4th token
+        budgets = [0, 1, 30, 7, 25]
+        out = batched_speculative_decode(
+            batch_prompts=PROMPTS,
+            draft_model=draft,
+            target_model=target,
+            max_tokens=budgets,
+            lookahead=3,
+            eos_token_id=eos,
+        )
+        call = f"batched_speculative_decode(..., max_tokens={budgets}, lookahead=3, eos_token_id=…)"
+        check_card_shape(out, PROMPTS, call)
+        wants = [target.greedy(p, m, eos) for p, m in zip(PROMPTS, budgets, strict=True)]
+        assert len(wants[2]) == 4, "test setup: row 2 must end at its EOS"
+        assert out == wants, (
+            f"{call} gave rows of lengths {[len(r) for r in out]}, want {[len(w) for w in wants]} "
+            f"(got {out}, want {wants}): the wrapper must pass max_tokens per row and every "
+            "keyword option on to batched_speculative_generate"
+        )
+        results = batched_speculative_generate(
+            PROMPTS, draft, target, budgets, lookahead=3, eos_token_id=eos
+        )
+        assert out == [r.tokens for r in results], (
+            "the card's call must equal [r.tokens for r in batched_speculative_generate(...)] "
+            "with the same arguments"
+        )
+
+    def test_sampling_options_pass_through(self):
+        draft, target = tiny_pair(3)
+        prompts = [[1, 2], [5], [6, 7, 8, 9]]
+        kw = {"lookahead": 2, "temperature": 1.0, "key": mx.random.key(4)}
+        out = batched_speculative_decode(prompts, draft, target, 12, **kw)
+        check_card_shape(out, prompts, "batched_speculative_decode(..., temperature=1.0, key=…)")
+        results = batched_speculative_generate(prompts, draft, target, 12, **kw)
+        assert out == [r.tokens for r in results], (
+            f"with temperature=1.0 and the same key the card's call gave {out}, but "
+            f"[r.tokens for r in batched_speculative_generate(...)] is "
+            f"{[r.tokens for r in results]}: pass temperature, key and lookahead through"
+        )
+        greedy = batched_speculative_decode(prompts, draft, target, 12, lookahead=2)
+        assert out != greedy, "test setup: sampling at T = 1.0 should differ from greedy"
 
 
 class TestBadInput:
@@ -315,13 +401,13 @@ class TestBadInput:
         draft, target = tiny_pair(0)
         draft, target = BatchCounting(draft), BatchCounting(target)
         with pytest.raises(exc, match=match):
-            batched_speculative_decode(draft, target, prompts, max_tokens, **kw)
+            batched_speculative_generate(prompts, draft, target, max_tokens, **kw)
         assert draft.calls == target.calls == 0, "check the input before running any model"
 
     def test_mismatched_vocabularies(self):
         draft, target = BatchCounting(tiny_llama(0, vocab_size=48)), BatchCounting(tiny_llama(0))
         with pytest.raises(ValueError, match="vocabular"):
-            batched_speculative_decode(draft, target, [[1, 2]], 5)
+            batched_speculative_generate([[1, 2]], draft, target, 5)
         assert draft.calls == target.calls == 0, (
             f"{draft.calls} draft and {target.calls} target calls before the vocabulary error: "
             "compare the vocabularies before running any model"

@@ -44,11 +44,11 @@ from specdec_course.api.validation import check_count, check_same_vocab, check_t
 PAD_ID = 0
 
 
-def batched_speculative_decode(
+def batched_speculative_generate(
+    batch_prompts: list[list[int]] | list[mx.array],
     draft_model: nn.Module,
     target_model: nn.Module,
-    prompts: list[list[int]] | list[mx.array],
-    max_tokens: int | list[int],
+    max_tokens: int | list[int] = 100,
     *,
     lookahead: int = 4,
     temperature: float = 0.0,
@@ -66,12 +66,17 @@ def batched_speculative_decode(
     row ever overshoots its ``max_tokens``. A row stops at EOS (kept, nothing
     after it) or at its budget and is filtered out of both caches.
 
+    The same arguments, in the same order, as the design card's
+    :func:`batched_speculative_decode` (a thin wrapper around this function),
+    but the full :class:`GenerationResult` of every row: tokens, per-round
+    counts, calls and finish reason.
+
     Args:
+        batch_prompts: ``B >= 1`` prompts (lists of ints or 1-D int arrays),
+            each at least one token long, of any lengths.
         draft_model: the cheap proposer (plain ``KVCache`` layers).
         target_model: the model whose output is reproduced exactly; same
             vocabulary size as the draft.
-        prompts: ``B >= 1`` prompts (lists of ints or 1-D int arrays), each
-            at least one token long, of any lengths.
         max_tokens: the most tokens per row, one int or a list of ``B`` ints
             (``>= 0``; a row with 0 gets no tokens and costs nothing).
         lookahead: K >= 0 draft tokens per round (0 = batched plain decoding).
@@ -113,7 +118,7 @@ def batched_speculative_decode(
     #   7. filter_rows both caches to the live rows, then rewind_rows both by K - n_b.
     #      Pending draft tokens become the last two tokens of each context.
     # BEGIN SOLUTION
-    rows = prompt_lists(prompts)
+    rows = prompt_lists(batch_prompts)
     budgets = budget_list(max_tokens, len(rows))
     k_max = check_count(lookahead, "lookahead (K)")
     temperature = check_temperature(temperature)
@@ -204,3 +209,42 @@ def batched_speculative_decode(
             pending = mx.array([contexts[b][-2:] for b in live], dtype=mx.int32)
     return results
     # END SOLUTION
+
+
+def batched_speculative_decode(
+    batch_prompts: list[list[int]] | list[mx.array],
+    draft_model: nn.Module,
+    target_model: nn.Module,
+    max_tokens: int | list[int] = 100,
+    *,
+    lookahead: int = 4,
+    temperature: float = 0.0,
+    eos_token_id: int | Iterable[int] | None = None,
+    key: mx.array | None = None,
+) -> list[list[int]]:
+    """The design card's call: each row's tokens, nothing else.
+
+    ``batched_speculative_decode(batch_prompts, draft_model, target_model)``
+    as the course's design card writes it (up to 100 tokens per row). Given,
+    not a task: it returns ``[r.tokens for r in batched_speculative_generate(...)]``
+    with every argument passed through, so it is exactly as lossless as
+    :func:`batched_speculative_generate` and raises what it raises. Call
+    :func:`batched_speculative_generate` itself for the per-row statistics
+    (accepted and drafted counts per round, target and draft calls, finish
+    reason) that this call drops.
+
+    Returns:
+        One list of Python ints per prompt, in order (shorter than
+        ``max_tokens`` only when the row ended at an EOS, which it keeps).
+    """
+    results = batched_speculative_generate(
+        batch_prompts,
+        draft_model,
+        target_model,
+        max_tokens,
+        lookahead=lookahead,
+        temperature=temperature,
+        eos_token_id=eos_token_id,
+        key=key,
+    )
+    return [r.tokens for r in results]

@@ -2,8 +2,9 @@
 
 Checks that every public name in ``solutions/specdec`` exists in
 ``src/specdec`` with the same signature and docstring, that every stub body is
-a docstring plus the registered ``raise NotImplementedError(...)``, and that
-nothing under ``src/`` imports the solutions.
+a docstring plus the registered ``raise NotImplementedError(...)`` (a function
+students are given whole, listed in ``tasks.GIVEN``, keeps the reference's
+body instead), and that nothing under ``src/`` imports the solutions.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from specdec_course.authoring.stubs import FunctionNode, has_function_body, is_public
 from specdec_course.core.impl import IMPLEMENTATIONS
-from specdec_course.core.tasks import stub_message
+from specdec_course.core.tasks import GIVEN, stub_message
 
 
 def _signature(node: FunctionNode) -> str:
@@ -44,6 +45,16 @@ def public_api(tree: ast.Module, module: str) -> dict[str, tuple[str, ast.AST]]:
                 if isinstance(t, ast.Name) and is_public(t.id):
                     api[f"{module}.{t.id}"] = (f"value {ast.unparse(node)}", node)
     return api
+
+
+def _given_problems(qualname: str, node: FunctionNode, ref: ast.AST) -> list[str]:
+    # A given function is copied whole: its stub body must be the reference's, statement for
+    # statement (a stray region would leave a raise, a hand edit some other body).
+    if isinstance(ref, FunctionNode) and [ast.dump(n) for n in node.body] == [
+        ast.dump(n) for n in ref.body
+    ]:
+        return []
+    return [f"src stub {qualname}: a given function (tasks.GIVEN) must keep the reference's body"]
 
 
 def _stub_problems(qualname: str, node: FunctionNode) -> list[str]:
@@ -102,5 +113,8 @@ def parity_problems(src: Path | None = None, solutions: Path | None = None) -> l
                 problems.append(f"{qual}: signature or docstring differs between src/ and solutions/")
             node = src_api[qual][1]
             if module != "__init__" and isinstance(node, FunctionNode):
-                problems.extend(_stub_problems(qual, node))
+                if qual in GIVEN:
+                    problems.extend(_given_problems(qual, node, ref_api[qual][1]))
+                else:
+                    problems.extend(_stub_problems(qual, node))
     return problems

@@ -2,7 +2,7 @@
 
 For every batch size B (the first B prompts, cycled if there are fewer) and K:
 
-* **batched spec K** - ``batched_speculative_decode`` (Week 3 Day 3) on all B rows at once;
+* **batched spec K** - ``batched_speculative_generate`` (Week 3 Day 3) on all B rows at once;
 * **sequential spec K** - B single-row ``SpeculativeDecoder`` runs one after another (each
   prompt is timed alone once per repeat; B's time is the sum over its first B prompts);
 * **batched target** - the Week 3 Day 1 ``batched_generate`` (own loop) and mlx-lm's
@@ -151,7 +151,7 @@ def run_batch_bench(
     """Time every configuration ``repeats`` times (interleaved, rotated); return the figures."""
     from mlx_lm.generate import batch_generate
 
-    from specdec.batched import batched_speculative_decode
+    from specdec.batched import batched_speculative_generate
     from specdec.decoder import SpeculativeDecoder
     from specdec.ragged import batched_generate
 
@@ -172,7 +172,10 @@ def run_batch_bench(
         return run
 
     def spec(b: int, k: int) -> Callable[[], list[Any]]:
-        return lambda: batched_speculative_decode(draft, target, pool[:b], max_tokens, lookahead=k)
+        # The card's call's sibling that keeps each row's statistics (accepted per round).
+        return lambda: batched_speculative_generate(
+            pool[:b], draft, target, max_tokens, lookahead=k
+        )
 
     # Warm-up (kernel set-up, allocation), not timed. A kind of row whose code is not
     # written yet is skipped (mlx-lm's row always runs).

@@ -62,13 +62,20 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(3, 2, "week3-02-batched-verify", "Batched verification",
             ("batched_verify",)),
     Chapter(3, 3, "week3-03-batched-loop", "The batched speculative loop",
-            ("batched",)),
+            ("batched.batched_speculative_generate",)),
     Chapter(4, 1, "week4-01-prompt-lookup", "Prompt lookup: drafting without a draft model",
             ("ngram", "lookup")),
     Chapter(4, 2, "week4-02-token-trees", "Token trees: many drafts, one verify",
             ("trees", "multidraft")),
     Chapter(4, 3, "week4-03-fast-path", "The fast path: one sync per round",
             ("fastloop",)),
+)
+
+#: Public functions of task modules that students are GIVEN whole: no solution region, no
+#: chapter, copied into the stub as they are (the parity check wants the reference's body).
+#: Any other public function of a task module must be a registered task.
+GIVEN: tuple[str, ...] = (
+    "batched.batched_speculative_decode",  # the design card's call: W3D3's tokens only
 )
 
 

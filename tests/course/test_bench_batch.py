@@ -168,7 +168,7 @@ def test_rows_whose_code_is_not_written_are_skipped_and_listed():
     tasks = " ".join(got.skipped)
     for row, task in [
         (OWN_TARGET, "batched_generate"),
-        ("batched spec", "batched_speculative_decode"),
+        ("batched spec", "batched_speculative_generate"),
         ("sequential spec", "SpeculativeDecoder"),
     ]:
         line = next((s for s in got.skipped if s.startswith(f"skipped {row}: ")), "")

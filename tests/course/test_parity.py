@@ -51,3 +51,15 @@ def test_missing_module_and_solutions_import_are_refused(src_copy):
     problems = parity_problems(src_copy, REF)
     assert any("has no student stub" in p for p in problems)
     assert any("imports the solutions package" in p for p in problems)
+
+
+def test_given_function_keeps_the_reference_body(src_copy):
+    # batched_speculative_decode is in tasks.GIVEN: copied whole into the stub, never a raise.
+    assert parity_problems(src_copy, REF) == []
+    f = src_copy / "batched.py"
+    text = f.read_text()
+    f.write_text(text.replace("    return [r.tokens for r in results]\n", "    return results\n"))
+    assert any(
+        "batched.batched_speculative_decode" in p and "given function" in p
+        for p in parity_problems(src_copy, REF)
+    )

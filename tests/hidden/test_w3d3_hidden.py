@@ -9,7 +9,7 @@ row's own count of draft calls when budgets differ.
 import mlx.core as mx
 import pytest
 
-from specdec.batched import batched_speculative_decode
+from specdec.batched import batched_speculative_generate
 from specdec_course.testing import perturbed, random_markov
 from tests.w3_helpers import (
     BatchCounting,
@@ -41,8 +41,8 @@ def test_sampling_with_the_default_key():
     probs = random_markov(4, seed=7)
     target, draft = BatchMarkov(probs), BatchMarkov(perturbed(probs, 0.5, seed=8))
     mx.random.seed(5)
-    results = batched_speculative_decode(
-        draft, target, [[1], [0, 2]], 6, lookahead=2, temperature=1.0
+    results = batched_speculative_generate(
+        [[1], [0, 2]], draft, target, 6, lookahead=2, temperature=1.0
     )
     got = [r.tokens for r in results]
     assert [len(t) for t in got] == [6, 6], (
@@ -55,7 +55,9 @@ def test_eos_inside_one_rows_accepted_drafts():
     # an accepted draft in the middle of the round runs on past it.
     draft, target = _pair(every=None)  # every draft accepted: rounds of K + 1 = 5 tokens
     eos = target.greedy(PROMPTS[0], 12)[2]
-    results = batched_speculative_decode(draft, target, PROMPTS, 12, lookahead=4, eos_token_id=eos)
+    results = batched_speculative_generate(
+        PROMPTS, draft, target, 12, lookahead=4, eos_token_id=eos
+    )
     want = [cut_at_eos(target.greedy(p, 12), {eos}) for p in PROMPTS]
     assert len(want[0]) == 3 and any(len(w) == 12 for w in want), "test setup"
     got = [r.tokens for r in results]
@@ -73,8 +75,8 @@ def test_several_eos_ids():
     # list of ids no row ever stops (the public tests pass one int).
     draft, target = _pair()
     stop = {9, 5}
-    results = batched_speculative_decode(
-        draft, target, PROMPTS, 12, lookahead=3, eos_token_id=sorted(stop)
+    results = batched_speculative_generate(
+        PROMPTS, draft, target, 12, lookahead=3, eos_token_id=sorted(stop)
     )
     want = [cut_at_eos(target.greedy(p, 12), stop) for p in PROMPTS]
     assert {w[-1] for w in want if len(w) < 12} == stop, "test setup: both ids must end a row"
@@ -89,7 +91,7 @@ def test_every_budget_zero_runs_nothing():
     # crashes (max() of nothing) or a model runs for rows that want no tokens.
     draft, target = (BatchCounting(m) for m in _pair())
     for budgets in (0, [0, 0]):
-        results = batched_speculative_decode(draft, target, [[1], [2, 3]], budgets)
+        results = batched_speculative_generate([[1], [2, 3]], draft, target, budgets)
         assert [r.tokens for r in results] == [[], []], f"max_tokens={budgets}: no tokens at all"
         assert draft.calls == target.calls == 0, (
             f"max_tokens={budgets}: {draft.calls} draft and {target.calls} target calls; with "
@@ -101,7 +103,7 @@ def test_lookahead_zero_never_runs_the_draft():
     # Bug caught: the draft model prefilled up front even when no round drafts (K = 0 is
     # batched plain decoding: the draft must cost nothing). The public tests never use K = 0.
     draft, target = (BatchCounting(m) for m in _pair())
-    results = batched_speculative_decode(draft, target, PROMPTS, [6, 3, 0, 5], lookahead=0)
+    results = batched_speculative_generate(PROMPTS, draft, target, [6, 3, 0, 5], lookahead=0)
     for b, (p, r, m) in enumerate(zip(PROMPTS, results, [6, 3, 0, 5], strict=True)):
         assert r.tokens == target.greedy(p, m), f"row {b} with K=0: got {r.tokens}"
         assert r.rounds == m and set(r.drafted_per_round) <= {0}, (
@@ -119,7 +121,7 @@ def test_each_rows_draft_calls_with_different_budgets():
     # cannot tell them apart.
     draft, target = (BatchCounting(m) for m in _pair())
     budgets = [3, 12, 7, 2]
-    results = batched_speculative_decode(draft, target, PROMPTS, budgets, lookahead=4)
+    results = batched_speculative_generate(PROMPTS, draft, target, budgets, lookahead=4)
     ks = [length - 1 for _, length in target.shapes[1:]]  # K of every round (after prefill)
     for b, r in enumerate(results):
         want = 1 + sum(ks[: r.rounds])  # the draft prefill, then K calls per round it was in
