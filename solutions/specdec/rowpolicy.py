@@ -133,12 +133,16 @@ class RowLookahead:
         # BEGIN SOLUTION
         if not isinstance(costs, BatchCosts):
             raise TypeError(
-                f"costs must be a BatchCosts (specdec_course.api.serving), got {type(costs).__name__}"
+                "costs must be a BatchCosts (specdec_course.api.serving), "
+                f"got {type(costs).__name__}"
             )
         self.costs = costs
         self.k_max = _check_int(k_max, "k_max", 1)
         self.window = _check_int(window, "window", 1)
-        for name, value, high in (("prior_alpha", prior_alpha, 1.0), ("prior_weight", prior_weight, math.inf)):
+        for name, value, high in (
+            ("prior_alpha", prior_alpha, 1.0),
+            ("prior_weight", prior_weight, math.inf),
+        ):
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
             if not 0 <= value <= high or math.isnan(value):
@@ -231,7 +235,10 @@ class RowLookahead:
         cap = min(self.k_max, self.costs.k_max, max(left) - 1)
         best_k, best = 0, -1.0
         for k in range(max(cap, 0) + 1):
-            tokens = sum(expected_tokens_per_round(a, min(k, r - 1)) for a, r in zip(alphas, left))
+            tokens = sum(
+                expected_tokens_per_round(a, min(k, r - 1))
+                for a, r in zip(alphas, left, strict=True)
+            )
             cost = k * self.costs.draft(rows) + self.costs.verify_pass(rows, k)
             if tokens / cost > best * (1 + 1e-12):
                 best_k, best = k, tokens / cost

@@ -159,7 +159,9 @@ class SpeculativeEngine:
         return bool(self._queue) or self.live > 0
         # END SOLUTION
 
-    def submit(self, prompt: list[int] | mx.array, max_tokens: int = 100, *, key: mx.array | None = None) -> int:
+    def submit(
+        self, prompt: list[int] | mx.array, max_tokens: int = 100, *, key: mx.array | None = None
+    ) -> int:
         """Queue a request; it is admitted at a later :meth:`step`.
 
         Args:
@@ -204,15 +206,21 @@ class SpeculativeEngine:
         Raises:
             KeyError: for an id this engine never returned.
         """
+        # TODO(W5D2): look the request up; an unknown id is a KeyError naming submit().
+        # BEGIN SOLUTION
         if request_id not in self.requests:
             raise KeyError(f"no request {request_id}: ids come from submit()")
         return self.requests[request_id].result
+        # END SOLUTION
 
     def run(self) -> dict[int, GenerationResult]:
         """Step until nothing is waiting or live; every request's record by id."""
+        # TODO(W5D2): step while there is work; then every request's result by id.
+        # BEGIN SOLUTION
         while self.has_work():
             self.step()
         return {rid: req.result for rid, req in self.requests.items()}
+        # END SOLUTION
 
     def step(self) -> list[Emitted]:
         """Admit waiting requests into free slots if there are any, else run one round.
@@ -321,8 +329,12 @@ class SpeculativeEngine:
             return
         prompts = [self.requests[rid].prompt for rid in ids]
         newcomers, first = start_rows(
-            self.draft_model, self.target_model, prompts, ids,
-            [self.requests[rid].key for rid in ids], temperature=self.temperature,
+            self.draft_model,
+            self.target_model,
+            prompts,
+            ids,
+            [self.requests[rid].key for rid in ids],
+            temperature=self.temperature,
         )
         drafted = self.draft_model is not None and any(len(p) > 1 for p in prompts)
         done = []

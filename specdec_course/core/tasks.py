@@ -69,6 +69,13 @@ CHAPTERS: tuple[Chapter, ...] = (
             ("trees", "multidraft")),
     Chapter(4, 3, "week4-03-fast-path", "The fast path: one sync per round",
             ("fastloop",)),
+    Chapter(5, 1, "week5-01-row-lookahead", "Per-row lookahead inside one batch",
+            ("rowpolicy.RowLookahead", "rowspec.start_rows", "rowspec.speculative_round",
+             "rowspec.settle_row", "rowspec.rowwise_speculative_generate")),
+    Chapter(5, 2, "week5-02-continuous-batching", "Continuous batching with speculation",
+            ("serving.SpeculativeEngine",)),
+    Chapter(5, 3, "week5-03-serving-bench", "The serving bench: throughput and latency under load",
+            ("servestats",)),
 )
 
 #: Public functions of task modules that students are GIVEN whole: no solution region, no
