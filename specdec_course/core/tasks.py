@@ -83,6 +83,15 @@ CHAPTERS: tuple[Chapter, ...] = (
 #: Any other public function of a task module must be a registered task.
 GIVEN: tuple[str, ...] = (
     "batched.batched_speculative_decode",  # the design card's call: W3D3's tokens only
+    # Week 5's plumbing around the tasks: Week 3's rule as a policy, the batch's state,
+    # row filtering and joining, and the engine's request record.
+    "rowpolicy.FixedLookahead",
+    "rowspec.RowBatch",
+    "rowspec.RowOutcome",
+    "rowspec.keep_rows",
+    "rowspec.join_batches",
+    "rowspec.as_policy",
+    "serving.Request",
 )
 
 
