@@ -274,7 +274,7 @@ class SpeculativeEngine:
         return events
         # END SOLUTION
 
-    # -- helpers (given) ------------------------------------------------------------
+    # -- the parts of a step ---------------------------------------------------------
 
     def _left(self, rid: int) -> int:
         req = self.requests[rid]
@@ -288,6 +288,9 @@ class SpeculativeEngine:
 
     def _retire(self, done: list[bool]) -> None:
         """Drop the rows flagged done from the batch (and the policy)."""
+        # TODO(W5D2): policy.remove_row for each done row; keep_rows the others (no rows
+        #   left: the batch becomes None, as MLX cannot hold a cache of zero rows).
+        # BEGIN SOLUTION
         batch = self._batch
         for rid, d in zip(batch.row_ids, done, strict=True):
             if d:
@@ -297,8 +300,13 @@ class SpeculativeEngine:
             self._batch = None
         else:
             keep_rows(batch, keep)
+        # END SOLUTION
 
     def _drop_cancelled(self, events: list[Emitted]) -> None:
+        """Finish every cancelled request: out of the queue, out of the batch."""
+        # TODO(W5D2): waiting ones leave the queue, live ones the batch (_retire); each is
+        #   reported once with _finish_cancelled.
+        # BEGIN SOLUTION
         for rid in [r for r in self._queue if self.requests[r].cancelled]:
             self._queue.remove(rid)
             self._finish_cancelled(rid, events)
@@ -309,6 +317,7 @@ class SpeculativeEngine:
                     if flag:
                         self._finish_cancelled(rid, events)
                 self._retire(flags)
+        # END SOLUTION
 
     def _finish_cancelled(self, rid: int, events: list[Emitted]) -> None:
         req = self.requests[rid]
@@ -317,6 +326,15 @@ class SpeculativeEngine:
 
     def _admit(self, free: int, events: list[Emitted]) -> None:
         """Prefill up to ``free`` waiting requests and join the unfinished ones to the batch."""
+        # TODO(W5D2): admission.
+        #   1. Pop up to `free` requests (a max_tokens=0 one finishes at once, takes no slot).
+        #   2. start_rows on their prompts and keys: count one target call each, one draft
+        #      call each if any prompt is longer than one token; policy.add_row; settle_row
+        #      the first token and report it.
+        #   3. Rows already done (budget 1, EOS) leave the policy and never join; the others
+        #      become the batch or join it with join_batches (its catch-up call counts for
+        #      the old rows).
+        # BEGIN SOLUTION
         ids = []
         while self._queue and len(ids) < free:
             rid = self._queue.popleft()
@@ -361,3 +379,4 @@ class SpeculativeEngine:
         if join_batches(self.draft_model, self._batch, newcomers):
             for rid in old:
                 self.requests[rid].result.draft_calls += 1
+        # END SOLUTION

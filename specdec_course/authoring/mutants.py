@@ -42,7 +42,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from specdec_course.authoring import mutant_table, mutant_table_w34
+from specdec_course.authoring import mutant_table, mutant_table_w5, mutant_table_w34
 from specdec_course.authoring.mutant_table import Mutant
 from specdec_course.core.impl import ENV_VAR, PATH_VAR
 from specdec_course.core.paths import REPO_ROOT, day_test_files
@@ -58,7 +58,10 @@ TRUNCATED = re.compile(r"\[\+\d+ more lines?; full report in element text\]")
 _ORDER = [c.marker for c in CHAPTERS]
 #: Every mutant of both tables, in course order (a day not in CHAPTERS fails right here).
 MUTANTS: tuple[Mutant, ...] = tuple(
-    sorted(mutant_table.MUTANTS + mutant_table_w34.MUTANTS, key=lambda m: _ORDER.index(m.day))
+    sorted(
+        mutant_table.MUTANTS + mutant_table_w34.MUTANTS + mutant_table_w5.MUTANTS,
+        key=lambda m: _ORDER.index(m.day),
+    )
 )
 
 

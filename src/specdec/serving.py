@@ -223,7 +223,7 @@ class SpeculativeEngine:
             "see book chapter week5-02-continuous-batching"
         )
 
-    # -- helpers (given) ------------------------------------------------------------
+    # -- the parts of a step ---------------------------------------------------------
 
     def _left(self, rid: int) -> int:
         req = self.requests[rid]
@@ -237,27 +237,21 @@ class SpeculativeEngine:
 
     def _retire(self, done: list[bool]) -> None:
         """Drop the rows flagged done from the batch (and the policy)."""
-        batch = self._batch
-        for rid, d in zip(batch.row_ids, done, strict=True):
-            if d:
-                self.policy.remove_row(rid)
-        keep = [i for i, d in enumerate(done) if not d]
-        if not keep:
-            self._batch = None
-        else:
-            keep_rows(batch, keep)
+        # TODO(W5D2): policy.remove_row for each done row; keep_rows the others (no rows
+        #   left: the batch becomes None, as MLX cannot hold a cache of zero rows).
+        raise NotImplementedError(
+            "Week 5 Day 2 task `SpeculativeEngine._retire` is not written yet: "
+            "see book chapter week5-02-continuous-batching"
+        )
 
     def _drop_cancelled(self, events: list[Emitted]) -> None:
-        for rid in [r for r in self._queue if self.requests[r].cancelled]:
-            self._queue.remove(rid)
-            self._finish_cancelled(rid, events)
-        if self._batch is not None:
-            flags = [self.requests[rid].cancelled for rid in self._batch.row_ids]
-            if any(flags):
-                for rid, flag in zip(self._batch.row_ids, flags, strict=True):
-                    if flag:
-                        self._finish_cancelled(rid, events)
-                self._retire(flags)
+        """Finish every cancelled request: out of the queue, out of the batch."""
+        # TODO(W5D2): waiting ones leave the queue, live ones the batch (_retire); each is
+        #   reported once with _finish_cancelled.
+        raise NotImplementedError(
+            "Week 5 Day 2 task `SpeculativeEngine._drop_cancelled` is not written yet: "
+            "see book chapter week5-02-continuous-batching"
+        )
 
     def _finish_cancelled(self, rid: int, events: list[Emitted]) -> None:
         req = self.requests[rid]
@@ -266,47 +260,15 @@ class SpeculativeEngine:
 
     def _admit(self, free: int, events: list[Emitted]) -> None:
         """Prefill up to ``free`` waiting requests and join the unfinished ones to the batch."""
-        ids = []
-        while self._queue and len(ids) < free:
-            rid = self._queue.popleft()
-            if self.requests[rid].max_tokens == 0:
-                self.requests[rid].state = "finished"
-                events.append(Emitted(rid, [], True, "length"))
-            else:
-                ids.append(rid)
-        if not ids:
-            return
-        prompts = [self.requests[rid].prompt for rid in ids]
-        newcomers, first = start_rows(
-            self.draft_model,
-            self.target_model,
-            prompts,
-            ids,
-            [self.requests[rid].key for rid in ids],
-            temperature=self.temperature,
+        # TODO(W5D2): admission.
+        #   1. Pop up to `free` requests (a max_tokens=0 one finishes at once, takes no slot).
+        #   2. start_rows on their prompts and keys: count one target call each, one draft
+        #      call each if any prompt is longer than one token; policy.add_row; settle_row
+        #      the first token and report it.
+        #   3. Rows already done (budget 1, EOS) leave the policy and never join; the others
+        #      become the batch or join it with join_batches (its catch-up call counts for
+        #      the old rows).
+        raise NotImplementedError(
+            "Week 5 Day 2 task `SpeculativeEngine._admit` is not written yet: "
+            "see book chapter week5-02-continuous-batching"
         )
-        drafted = self.draft_model is not None and any(len(p) > 1 for p in prompts)
-        done = []
-        for rid, token in zip(ids, first, strict=True):
-            req = self.requests[rid]
-            req.state = "live"
-            req.result.target_calls += 1
-            req.result.draft_calls += int(drafted)
-            self.policy.add_row(rid)
-            finished = settle_row(req.result, [token], req.max_tokens, self.stop)
-            done.append(finished)
-            events.append(self._emitted(rid, req.result.tokens[-1:], finished))
-        for rid, d in zip(ids, done, strict=True):
-            if d:
-                self.policy.remove_row(rid)
-        keep = [i for i, d in enumerate(done) if not d]
-        if not keep:
-            return
-        keep_rows(newcomers, keep)
-        if self._batch is None:
-            self._batch = newcomers
-            return
-        old = list(self._batch.row_ids)
-        if join_batches(self.draft_model, self._batch, newcomers):
-            for rid in old:
-                self.requests[rid].result.draft_calls += 1
