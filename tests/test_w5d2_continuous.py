@@ -138,6 +138,16 @@ class TestEdgeCases:
             f"max_tokens=0 finishes at the next step with no tokens, got {events}"
         )
         assert counted.calls == 0 and not engine.has_work(), "and it never reaches the model"
+        # Behind a real request, in the same admission: still no slot and no prefill row.
+        counted = BatchCounting(target)
+        engine = SpeculativeEngine(draft, counted, slots=2, lookahead=2)
+        real, zero = engine.submit([5], 3), engine.submit([6, 7], 0)
+        engine.step()
+        assert counted.shapes[0][0] == 1 and engine.result(zero).target_calls == 0, (
+            f"a max_tokens=0 request admitted with another must not be prefilled (prefill of "
+            f"{counted.shapes[0][0]} rows): it takes no slot and no model call"
+        )
+        assert engine.result(zero).tokens == [] and engine.result(real).tokens
 
     def test_empty_prompt_is_refused_at_submit(self):
         draft, target = scripted_pair()

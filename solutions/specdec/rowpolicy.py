@@ -51,7 +51,10 @@ def _check_remaining(row_ids: Sequence[int], remaining: Sequence[int]) -> list[i
     if len(left) != len(row_ids):
         raise ValueError(f"plan: {len(row_ids)} rows but {len(left)} remaining budgets")
     if left and min(left) < 1:
-        raise ValueError(f"plan: every live row needs a remaining budget >= 1, got {left}")
+        raise ValueError(
+            f"plan: every live row needs a remaining budget >= 1, got {left}: a finished row "
+            "(EOS or budget reached) is still in the batch - retire finished rows first"
+        )
     return left
 
 

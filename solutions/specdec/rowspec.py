@@ -265,7 +265,9 @@ def speculative_round(
             steps.append(feed)
             step_logits.append(logits)
         drafts = mx.concatenate(steps, axis=1)
-        target_logits = target_model(mx.concatenate([last, drafts], axis=1), cache=batch.target_cache)
+        target_logits = target_model(
+            mx.concatenate([last, drafts], axis=1), cache=batch.target_cache
+        )
         accepted, out = _verify(
             drafts, target_logits, mx.stack(step_logits, axis=1), counts, temperature, verify_keys
         )
@@ -291,7 +293,9 @@ def speculative_round(
     # END SOLUTION
 
 
-def settle_row(result: GenerationResult, tokens: list[int], budget: int, stop: frozenset[int]) -> bool:
+def settle_row(
+    result: GenerationResult, tokens: list[int], budget: int, stop: frozenset[int]
+) -> bool:
     """Add a round's ``tokens`` to ``result`` up to EOS and the budget; True when the row is done.
 
     Args:
@@ -380,7 +384,11 @@ def rowwise_speculative_generate(
     if not live:
         return results
     batch, first = start_rows(
-        draft_model, target_model, [rows[b] for b in live], live, [keys[b] for b in live],
+        draft_model,
+        target_model,
+        [rows[b] for b in live],
+        live,
+        [keys[b] for b in live],
         temperature=temperature,
     )
     drafted_prefill = any(len(rows[b]) > 1 for b in live)

@@ -49,7 +49,12 @@ MODEL_FOLDERS = ("specdec-draft", "specdec-target")
 #: Files that do not change what a model computes (a model card may be reworded freely).
 NOT_HASHED = {"README.md"}
 #: Result file each bench mode writes under ``--out`` (the mode is read from the arguments).
-RESULT_FILES = {"sweep": "bench.json", "batch": "batch.json", "week4": "week4.json"}
+RESULT_FILES = {
+    "sweep": "bench.json",
+    "batch": "batch.json",
+    "week4": "week4.json",
+    "serve": "serve.json",
+}
 
 MARKER = re.compile(
     r"<!-- run: (?P<name>[\w.-]+) (?P<view>[\w-]+)(?: (?P<arg>[^>]*?))? -->"
@@ -89,9 +94,11 @@ def _mlx_device() -> str:
 
 
 def bench_mode(bench_args: list[str]) -> str:
-    """``week4``, ``batch`` or ``sweep``: which result file a bench invocation writes."""
+    """``week4``, ``batch``, ``serve`` or ``sweep``: which result file a bench invocation writes."""
     if "--week4" in bench_args:
         return "week4"
+    if "--serve" in bench_args:
+        return "serve"
     return "batch" if "--batch" in bench_args else "sweep"
 
 
