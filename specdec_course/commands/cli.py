@@ -21,6 +21,7 @@ from specdec_course.core.argtypes import (
     fail,
     int_at_least,
     model_source,
+    positive_float,
     temperature,
 )
 from specdec_course.core.impl import IMPLEMENTATIONS, REFERENCE_IMPL, REPO_ROOT, requested_impl
@@ -237,13 +238,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """The K sweep: measured vs predicted speedup, written to --out."""
     from specdec_course.commands.demo import preflight
 
-    if args.batch is None and args.week4 is None:
+    if args.batch is None and args.week4 is None and not args.serve:
         # The sweep needs the whole decoder: an unwritten one is said before the re-exec.
-        # --batch and --week4 run the rows whose code is written and list the others.
+        # --batch, --week4 and --serve run the rows whose code is written and list the others.
         status = preflight(console, args.impl)
         if status is not None:
             return status
     _fast_blas()
+    if args.serve:
+        from specdec_course.bench.serve import bench_serve
+
+        return bench_serve(console, draft=args.draft, target=args.target, prompts_file=args.prompts,
+                           requests=args.requests, max_tokens=args.max_tokens, slots=args.slots,
+                           ks=args.k, loads=args.loads, rates=args.rates, seed=args.seed,
+                           quick=args.quick, out=args.out, impl=args.impl)
     if args.batch is not None:
         from specdec_course.bench.batch import bench_batch
 
@@ -321,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--k", type=int_at_least(0, "lookaheads to sweep"), nargs="+",
                    default=None,
-                   help="lookaheads to sweep (default 0 1 2 3 4 6 8; with --batch 1 2 3)")
+                   help="lookaheads to sweep (default 0 1 2 3 4 6 8; with --batch, --serve 1 2 3)")
     _add_models(p, prompt=False)
     p.add_argument("--temperature", type=temperature, default=0.0,
                    help="0 = greedy (outputs checked), > 0 samples")
@@ -330,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-prompts", type=int_at_least(1), default=8,
                    help="how many prompts from the file (default 8)")
     p.add_argument("--max-tokens", type=int_at_least(1), default=None,
-                   help="tokens per generation (default 128; with --batch 64 per row)")
+                   help="tokens per generation (default 128; with --batch 64 per row, with --serve "
+                        "64 per request)")
     p.add_argument("--repeats", type=int_at_least(1), default=3,
                    help="timed passes over all prompts (default 3)")
     p.add_argument("--out", default="bench-results", help="output directory (default bench-results/)")
@@ -346,6 +355,21 @@ def build_parser() -> argparse.ArgumentParser:
                    default=None, metavar="K",
                    help="instead of the sweep: the Week 4 rows (target-only, Week 1 loop, "
                         "fast loop, n-gram, n-gram + model, mlx-lm) at one K (default 6)")
+    p.add_argument("--serve", action="store_true",
+                   help="instead of the sweep: Week 5 serving engines (continuous target-only, "
+                        "speculative at each --k, per-row adaptive) vs mlx-lm's BatchGenerator "
+                        "on a saturated queue and Poisson arrivals: throughput, TTFT, ITL")
+    p.add_argument("--requests", type=int_at_least(1, "requests per trace"), default=None,
+                   help="with --serve: requests per trace (default 64)")
+    p.add_argument("--slots", type=int_at_least(1, "slots"), default=8,
+                   help="with --serve: rows every engine decodes together (default 8)")
+    p.add_argument("--loads", type=positive_float, nargs="+", default=None, metavar="X",
+                   help="with --serve: Poisson arrival rates as fractions of the saturated "
+                        "target-only request rate (default 0.1 0.3 0.6)")
+    p.add_argument("--rates", type=positive_float, nargs="+", default=None, metavar="R",
+                   help="with --serve: Poisson arrival rates in requests/s (instead of --loads)")
+    p.add_argument("--quick", action="store_true",
+                   help="with --serve: a smoke run (8 requests x 16 tokens, K = 2, load 0.5)")
     p.add_argument("--seed", type=int_at_least(0), default=0)
     _add_impl(p)
     p.set_defaults(func=cmd_bench)

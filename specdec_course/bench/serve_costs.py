@@ -1,0 +1,118 @@
+"""The serving bench's cost table: one batched draft step and one verification pass per batch size.
+
+:func:`measure_batch_costs` fills :class:`specdec_course.api.serving.BatchCosts` with medians
+of wall-clock seconds on the bench's own models, the table the per-row lookahead policy of
+Week 5 Day 1 reads to choose each round's K. Every timed call runs on caches prefilled with
+the same ``context`` tokens per row (the Week 3 Day 1 ``batched_prefill``, so the bench needs
+that task written) and is undone right after with ``rewind_rows``, so each repeat sees the
+same cache.
+
+May import: ``core``, ``api`` (and the student package ``specdec``).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import mlx.core as mx
+
+from specdec_course.api.batching import rewind_rows
+from specdec_course.api.serving import BatchCosts
+from specdec_course.api.validation import vocab_size
+
+#: Tokens the round's first draft step feeds per row (the last context token, and the bonus
+#: token after a fully accepted round): the draft step the table prices.
+DRAFT_STEP_WIDTH = 2
+
+
+def _rows(b: int, context: int, vocab: int) -> list[list[int]]:
+    """``b`` rows of ``context`` deterministic token ids (what they are does not change a cost)."""
+    return [[1 + (7 * r + 31 * i) % (vocab - 1) for i in range(context)] for r in range(b)]
+
+
+def _timer(model: Any, cache: list[Any], b: int, vocab: int) -> Callable[[int], float]:
+    """``time(width)``: seconds of one ``(b, width)`` call on ``cache``, then undone."""
+
+    def time_one(width: int) -> float:
+        x = mx.array([[1 + (3 * r + 5 * j) % (vocab - 1) for j in range(width)] for r in range(b)])
+        start = time.perf_counter()
+        mx.eval(model(x, cache=cache))
+        seconds = time.perf_counter() - start
+        rewind_rows(cache, [width] * b)
+        return seconds
+
+    return time_one
+
+
+def measure_batch_costs(
+    draft: Any,
+    target: Any,
+    *,
+    max_rows: int,
+    k_max: int,
+    context: int = 64,
+    repeats: int = 5,
+) -> BatchCosts:
+    """Median seconds of a batched draft step and of each verification pass, per live rows.
+
+    For every ``b = 1 .. max_rows``: both models are prefilled (``batched_prefill``) with
+    ``b`` rows of ``context`` tokens; then, after one untimed warm-up of each call,
+    ``repeats`` interleaved repeats time one draft call over ``(b, 2)`` tokens (what the
+    speculative round's first draft step feeds) and one target call over ``(b, k + 1)``
+    tokens for every ``k = 0 .. k_max``, each undone with ``rewind_rows``.
+
+    Args:
+        draft, target: mlx-lm models sharing a vocabulary.
+        max_rows: the largest batch (``>= 1``): the engine's slot count.
+        k_max: the largest lookahead the table covers (``>= 0``).
+        context: tokens already in every row's cache (``>= 1``).
+        repeats: timed calls per entry (``>= 1``); the entry is their median.
+
+    Returns:
+        ``BatchCosts(draft_step, verify)`` in seconds: ``draft_step[b]`` and ``verify[b][k]``
+        (index 0 unused: 0.0).
+
+    Raises:
+        ValueError: for a bad count.
+        NotImplementedError: from an unwritten ``specdec.ragged.batched_prefill`` (W3D1).
+    """
+    for name, value, low in (
+        ("max_rows", max_rows, 1),
+        ("k_max", k_max, 0),
+        ("context", context, 1),
+        ("repeats", repeats, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"measure_batch_costs: {name} must be an int >= {low}, got {value!r}")
+    from specdec.ragged import batched_prefill
+
+    vocab = max(2, min(vocab_size(draft) or 2**15, vocab_size(target) or 2**15))
+    draft_step = [0.0]
+    verify = [[0.0] * (k_max + 1)]
+    for b in range(1, max_rows + 1):
+        rows = _rows(b, context, vocab)
+        caches = []
+        for model in (draft, target):
+            cache, logits = batched_prefill(model, rows)
+            mx.eval(logits)
+            caches.append(_timer(model, cache, b, vocab))
+        time_draft, time_target = caches
+        time_draft(DRAFT_STEP_WIDTH)  # warm-up: kernels and buffers for these shapes
+        for k in range(k_max + 1):
+            time_target(k + 1)
+        drafts: list[float] = []
+        passes: list[list[float]] = [[] for _ in range(k_max + 1)]
+        for _ in range(repeats):
+            drafts.append(time_draft(DRAFT_STEP_WIDTH))
+            for k in range(k_max + 1):
+                passes[k].append(time_target(k + 1))
+        draft_step.append(statistics.median(drafts))
+        verify.append([statistics.median(p) for p in passes])
+    return BatchCosts(
+        draft_step,
+        verify,
+        note=f"measured: medians of {repeats} calls on {context}-token caches, seconds",
+    )
