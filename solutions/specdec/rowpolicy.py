@@ -158,14 +158,16 @@ class RowLookahead:
 
     def add_row(self, row_id: int) -> None:
         """Start (or restart) a row with an empty history."""
-        # TODO(W5D1): an empty deque of this policy's window for the row.
+        # TODO(W5D1): start the row's history.
+        #   1. An empty deque(maxlen=window) for the row (replacing any old one).
         # BEGIN SOLUTION
         self._history[row_id] = deque(maxlen=self.window)
         # END SOLUTION
 
     def remove_row(self, row_id: int) -> None:
         """Forget a row that left the batch (unknown ids are ignored)."""
-        # TODO(W5D1): drop the row's history if there is one.
+        # TODO(W5D1): forget the row.
+        #   1. Drop its history if there is one (pop with a default).
         # BEGIN SOLUTION
         self._history.pop(row_id, None)
         # END SOLUTION

@@ -139,7 +139,8 @@ class SpeculativeEngine:
     @property
     def live(self) -> int:
         """Requests in the batch now."""
-        # TODO(W5D2): the batch's rows (0 without a batch).
+        # TODO(W5D2): the batch's rows.
+        #   1. 0 without a batch, else len(batch).
         # BEGIN SOLUTION
         return 0 if self._batch is None else len(self._batch)
         # END SOLUTION
@@ -148,6 +149,7 @@ class SpeculativeEngine:
     def waiting(self) -> int:
         """Requests submitted and not yet admitted."""
         # TODO(W5D2): the queue's length.
+        #   1. len of the queue of waiting ids.
         # BEGIN SOLUTION
         return len(self._queue)
         # END SOLUTION
@@ -155,6 +157,7 @@ class SpeculativeEngine:
     def has_work(self) -> bool:
         """True while a request is waiting or live."""
         # TODO(W5D2): anything queued or live.
+        #   1. True if the queue is non-empty or a row is live.
         # BEGIN SOLUTION
         return bool(self._queue) or self.live > 0
         # END SOLUTION
@@ -177,7 +180,9 @@ class SpeculativeEngine:
         Raises:
             ValueError, TypeError: for an empty or malformed prompt or a bad budget, at once.
         """
-        # TODO(W5D2): check, store a Request, queue its id, return the id.
+        # TODO(W5D2): queue the request.
+        #   1. token_list the prompt (an empty one raises here), check_count the budget.
+        #   2. Store a Request under the next id, queue the id, return it.
         # BEGIN SOLUTION
         tokens = token_list(prompt, what="prompt")
         budget = check_count(max_tokens, "max_tokens")
@@ -192,6 +197,8 @@ class SpeculativeEngine:
         """Stop a waiting or live request; it is reported finished (``"cancelled"``) at the next
         step. Returns False for an unknown or already finished request."""
         # TODO(W5D2): mark it; the next step removes it.
+        #   1. False for an unknown, finished or already cancelled request.
+        #   2. Otherwise set its `cancelled` flag and return True.
         # BEGIN SOLUTION
         req = self.requests.get(request_id)
         if req is None or req.state == "finished" or req.cancelled:
@@ -206,7 +213,8 @@ class SpeculativeEngine:
         Raises:
             KeyError: for an id this engine never returned.
         """
-        # TODO(W5D2): look the request up; an unknown id is a KeyError naming submit().
+        # TODO(W5D2): look the request up.
+        #   1. An unknown id is a KeyError naming submit(); else its Request's result.
         # BEGIN SOLUTION
         if request_id not in self.requests:
             raise KeyError(f"no request {request_id}: ids come from submit()")
@@ -215,7 +223,8 @@ class SpeculativeEngine:
 
     def run(self) -> dict[int, GenerationResult]:
         """Step until nothing is waiting or live; every request's record by id."""
-        # TODO(W5D2): step while there is work; then every request's result by id.
+        # TODO(W5D2): drain the engine.
+        #   1. step() while has_work(); then every request's result by id.
         # BEGIN SOLUTION
         while self.has_work():
             self.step()
@@ -288,8 +297,10 @@ class SpeculativeEngine:
 
     def _retire(self, done: list[bool]) -> None:
         """Drop the rows flagged done from the batch (and the policy)."""
-        # TODO(W5D2): policy.remove_row for each done row; keep_rows the others (no rows
-        #   left: the batch becomes None, as MLX cannot hold a cache of zero rows).
+        # TODO(W5D2): retire the finished rows.
+        #   1. policy.remove_row for each done row.
+        #   2. keep_rows the others; with none left the batch becomes None (MLX cannot hold a
+        #      cache of zero rows).
         # BEGIN SOLUTION
         batch = self._batch
         for rid, d in zip(batch.row_ids, done, strict=True):
@@ -304,8 +315,9 @@ class SpeculativeEngine:
 
     def _drop_cancelled(self, events: list[Emitted]) -> None:
         """Finish every cancelled request: out of the queue, out of the batch."""
-        # TODO(W5D2): waiting ones leave the queue, live ones the batch (_retire); each is
-        #   reported once with _finish_cancelled.
+        # TODO(W5D2): remove the cancelled requests.
+        #   1. Waiting ones leave the queue; live ones the batch (_retire with their flags).
+        #   2. Report each once with _finish_cancelled.
         # BEGIN SOLUTION
         for rid in [r for r in self._queue if self.requests[r].cancelled]:
             self._queue.remove(rid)

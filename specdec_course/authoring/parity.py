@@ -113,7 +113,7 @@ def parity_problems(src: Path | None = None, solutions: Path | None = None) -> l
                 problems.append(f"{qual}: signature or docstring differs between src/ and solutions/")
             node = src_api[qual][1]
             if module != "__init__" and isinstance(node, FunctionNode):
-                if qual in GIVEN:
+                if qual in GIVEN or any(qual.startswith(f"{g}.") for g in GIVEN):
                     problems.extend(_given_problems(qual, node, ref_api[qual][1]))
                 else:
                     problems.extend(_stub_problems(qual, node))

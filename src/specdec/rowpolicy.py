@@ -143,7 +143,8 @@ class RowLookahead:
 
     def add_row(self, row_id: int) -> None:
         """Start (or restart) a row with an empty history."""
-        # TODO(W5D1): an empty deque of this policy's window for the row.
+        # TODO(W5D1): start the row's history.
+        #   1. An empty deque(maxlen=window) for the row (replacing any old one).
         raise NotImplementedError(
             "Week 5 Day 1 task `RowLookahead.add_row` is not written yet: "
             "see book chapter week5-01-row-lookahead"
@@ -151,7 +152,8 @@ class RowLookahead:
 
     def remove_row(self, row_id: int) -> None:
         """Forget a row that left the batch (unknown ids are ignored)."""
-        # TODO(W5D1): drop the row's history if there is one.
+        # TODO(W5D1): forget the row.
+        #   1. Drop its history if there is one (pop with a default).
         raise NotImplementedError(
             "Week 5 Day 1 task `RowLookahead.remove_row` is not written yet: "
             "see book chapter week5-01-row-lookahead"

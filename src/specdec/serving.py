@@ -124,7 +124,8 @@ class SpeculativeEngine:
     @property
     def live(self) -> int:
         """Requests in the batch now."""
-        # TODO(W5D2): the batch's rows (0 without a batch).
+        # TODO(W5D2): the batch's rows.
+        #   1. 0 without a batch, else len(batch).
         raise NotImplementedError(
             "Week 5 Day 2 task `SpeculativeEngine.live` is not written yet: "
             "see book chapter week5-02-continuous-batching"
@@ -134,6 +135,7 @@ class SpeculativeEngine:
     def waiting(self) -> int:
         """Requests submitted and not yet admitted."""
         # TODO(W5D2): the queue's length.
+        #   1. len of the queue of waiting ids.
         raise NotImplementedError(
             "Week 5 Day 2 task `SpeculativeEngine.waiting` is not written yet: "
             "see book chapter week5-02-continuous-batching"
@@ -142,6 +144,7 @@ class SpeculativeEngine:
     def has_work(self) -> bool:
         """True while a request is waiting or live."""
         # TODO(W5D2): anything queued or live.
+        #   1. True if the queue is non-empty or a row is live.
         raise NotImplementedError(
             "Week 5 Day 2 task `SpeculativeEngine.has_work` is not written yet: "
             "see book chapter week5-02-continuous-batching"
@@ -165,7 +168,9 @@ class SpeculativeEngine:
         Raises:
             ValueError, TypeError: for an empty or malformed prompt or a bad budget, at once.
         """
-        # TODO(W5D2): check, store a Request, queue its id, return the id.
+        # TODO(W5D2): queue the request.
+        #   1. token_list the prompt (an empty one raises here), check_count the budget.
+        #   2. Store a Request under the next id, queue the id, return it.
         raise NotImplementedError(
             "Week 5 Day 2 task `SpeculativeEngine.submit` is not written yet: "
             "see book chapter week5-02-continuous-batching"
@@ -175,6 +180,8 @@ class SpeculativeEngine:
         """Stop a waiting or live request; it is reported finished (``"cancelled"``) at the next
         step. Returns False for an unknown or already finished request."""
         # TODO(W5D2): mark it; the next step removes it.
+        #   1. False for an unknown, finished or already cancelled request.
+        #   2. Otherwise set its `cancelled` flag and return True.
         raise NotImplementedError(
             "Week 5 Day 2 task `SpeculativeEngine.cancel` is not written yet: "
             "see book chapter week5-02-continuous-batching"
@@ -186,7 +193,8 @@ class SpeculativeEngine:
         Raises:
             KeyError: for an id this engine never returned.
         """
-        # TODO(W5D2): look the request up; an unknown id is a KeyError naming submit().
+        # TODO(W5D2): look the request up.
+        #   1. An unknown id is a KeyError naming submit(); else its Request's result.
         raise NotImplementedError(
             "Week 5 Day 2 task `SpeculativeEngine.result` is not written yet: "
             "see book chapter week5-02-continuous-batching"
@@ -194,7 +202,8 @@ class SpeculativeEngine:
 
     def run(self) -> dict[int, GenerationResult]:
         """Step until nothing is waiting or live; every request's record by id."""
-        # TODO(W5D2): step while there is work; then every request's result by id.
+        # TODO(W5D2): drain the engine.
+        #   1. step() while has_work(); then every request's result by id.
         raise NotImplementedError(
             "Week 5 Day 2 task `SpeculativeEngine.run` is not written yet: "
             "see book chapter week5-02-continuous-batching"
@@ -237,8 +246,10 @@ class SpeculativeEngine:
 
     def _retire(self, done: list[bool]) -> None:
         """Drop the rows flagged done from the batch (and the policy)."""
-        # TODO(W5D2): policy.remove_row for each done row; keep_rows the others (no rows
-        #   left: the batch becomes None, as MLX cannot hold a cache of zero rows).
+        # TODO(W5D2): retire the finished rows.
+        #   1. policy.remove_row for each done row.
+        #   2. keep_rows the others; with none left the batch becomes None (MLX cannot hold a
+        #      cache of zero rows).
         raise NotImplementedError(
             "Week 5 Day 2 task `SpeculativeEngine._retire` is not written yet: "
             "see book chapter week5-02-continuous-batching"
@@ -246,8 +257,9 @@ class SpeculativeEngine:
 
     def _drop_cancelled(self, events: list[Emitted]) -> None:
         """Finish every cancelled request: out of the queue, out of the batch."""
-        # TODO(W5D2): waiting ones leave the queue, live ones the batch (_retire); each is
-        #   reported once with _finish_cancelled.
+        # TODO(W5D2): remove the cancelled requests.
+        #   1. Waiting ones leave the queue; live ones the batch (_retire with their flags).
+        #   2. Report each once with _finish_cancelled.
         raise NotImplementedError(
             "Week 5 Day 2 task `SpeculativeEngine._drop_cancelled` is not written yet: "
             "see book chapter week5-02-continuous-batching"
