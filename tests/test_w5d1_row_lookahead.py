@@ -72,11 +72,31 @@ class TestAcceptanceEstimate:
         assert policy.alpha(0) == 1.0 and policy.alpha(1) == 0.0, (
             f"each row keeps its own history: got {policy.alpha(0)} and {policy.alpha(1)}"
         )
+        policy.add_row(0)
+        assert policy.alpha(0) == pytest.approx(0.5), "add_row must start the row afresh"
         policy.remove_row(1)
         with pytest.raises(KeyError):
             policy.alpha(1)
-        policy.add_row(0)
-        assert policy.alpha(0) == pytest.approx(0.5), "add_row must start the row afresh"
+
+    def test_a_new_row_starts_from_the_rows_that_left(self):
+        # Rows 0 and 1 leave with A = 8 + 1, R = 0 + 1; prior 2 x 0.5:
+        # a0 = (9 + 1) / (9 + 1 + 2) = 10/12, and a new row without rounds gets a0.
+        policy = policy_with({0: [(4, 4), (4, 4)], 1: [(4, 1)]})
+        policy.remove_row(0)
+        policy.remove_row(1)
+        policy.add_row(2)
+        assert policy.pooled_alpha() == pytest.approx(10 / 12), (
+            f"pooled_alpha = (A_pool + w a0) / (A_pool + R_pool + w) = 10/12 after rows with "
+            f"9 accepted drafts and 1 rejection left, got {policy.pooled_alpha()}: remove_row "
+            "must add a row's evidence to the pool"
+        )
+        assert policy.alpha(2) == pytest.approx(10 / 12), (
+            f"a new row's alpha_hat is the pooled prior, got {policy.alpha(2)}"
+        )
+        policy.observe(2, 2, 0)  # A = 0, R = 1: (0 + 2 * 10/12) / (0 + 1 + 2)
+        assert policy.alpha(2) == pytest.approx(20 / 36), (
+            f"(A + w a0) / (A + R + w) with a0 the pooled prior = 20/36, got {policy.alpha(2)}"
+        )
 
 
 class TestPlan:

@@ -100,10 +100,15 @@ class RowLookahead:
     Estimating ``alpha_b`` (as Week 2's ``AdaptiveSpeculator``, per row): over the row's
     last ``window`` rounds, ``A`` accepted drafts and ``R`` rounds that ended in a
     rejection (accepted < drafted) give the likelihood ``alpha^A (1 - alpha)^R``. A new
-    row has no rounds yet, so a prior of ``prior_weight`` pseudo-trials at
-    ``prior_alpha`` is added::
+    row has no rounds yet, so a prior of ``w = prior_weight`` pseudo-trials at ``a0`` is
+    added::
 
-        alpha_hat = (A + prior_weight * prior_alpha) / (A + R + prior_weight)
+        alpha_hat = (A + w * a0) / (A + R + w)
+
+    ``a0`` is what the server has learned from the rows that already left: their ``A``
+    and ``R`` are pooled when they are removed, and ``a0 = (A_pool + w * prior_alpha) /
+    (A_pool + R_pool + w)`` (just ``prior_alpha`` before any row has left). A short
+    request then starts from the pair's typical acceptance instead of a guess.
 
     Choosing K: the argmax in the module docstring over ``K = 0 .. min(k_max,
     costs.k_max, max(remaining) - 1)``; exact ties (within a relative 1e-12) go to
@@ -131,8 +136,9 @@ class RowLookahead:
         #   1. costs must be a BatchCosts (TypeError naming the class otherwise).
         #   2. k_max and window are ints >= 1 (_check_int); prior_alpha a number in [0, 1],
         #      prior_weight a number >= 0 (ValueError naming the argument).
-        #   3. Keep a dict row id -> deque(maxlen=window) of (drafted, accepted) pairs and a
-        #      counter of consecutive K = 0 rounds.
+        #   3. Keep a dict row id -> deque(maxlen=window) of (drafted, accepted) pairs, the
+        #      pooled accepted drafts and rejections of removed rows (0 and 0), and a counter
+        #      of consecutive K = 0 rounds.
         # BEGIN SOLUTION
         if not isinstance(costs, BatchCosts):
             raise TypeError(
@@ -153,6 +159,7 @@ class RowLookahead:
         self.prior_alpha = float(prior_alpha)
         self.prior_weight = float(prior_weight)
         self._history: dict[int, deque[tuple[int, int]]] = {}
+        self._pool = [0, 0]  # accepted drafts, rejecting rounds of the rows that left
         self._idle = 0
         # END SOLUTION
 
@@ -165,11 +172,25 @@ class RowLookahead:
         # END SOLUTION
 
     def remove_row(self, row_id: int) -> None:
-        """Forget a row that left the batch (unknown ids are ignored)."""
+        """Forget a row that left the batch, pooling its evidence (unknown ids are ignored)."""
         # TODO(W5D1): forget the row.
         #   1. Drop its history if there is one (pop with a default).
+        #   2. Add its accepted drafts and rejecting rounds to the pool.
         # BEGIN SOLUTION
-        self._history.pop(row_id, None)
+        rounds = self._history.pop(row_id, None) or ()
+        self._pool[0] += sum(a for _, a in rounds)
+        self._pool[1] += sum(1 for d, a in rounds if a < d)
+        # END SOLUTION
+
+    def pooled_alpha(self) -> float:
+        """``a0``: the prior of a new row, from the rows that left (``prior_alpha`` before)."""
+        # TODO(W5D1): the pool's smoothed estimate.
+        #   1. (A_pool + w * prior_alpha) / (A_pool + R_pool + w); prior_alpha when that is 0/0.
+        # BEGIN SOLUTION
+        trials = self._pool[0] + self._pool[1] + self.prior_weight
+        if trials == 0:
+            return self.prior_alpha
+        return (self._pool[0] + self.prior_weight * self.prior_alpha) / trials
         # END SOLUTION
 
     def observe(self, row_id: int, drafted: int, accepted: int) -> None:
@@ -200,17 +221,19 @@ class RowLookahead:
         """
         # TODO(W5D1): the smoothed maximum-likelihood estimate of the class docstring.
         #   1. A = accepted drafts over the window; R = rounds with accepted < drafted.
-        #   2. (A + w * a0) / (A + R + w); with no evidence and w == 0 return the prior a0.
+        #   2. a0 = pooled_alpha(); (A + w * a0) / (A + R + w); with no evidence and w == 0
+        #      return a0.
         # BEGIN SOLUTION
         if row_id not in self._history:
             raise KeyError(f"row {row_id} was never added: call add_row({row_id}) when it joins")
         rounds = self._history[row_id]
         accepted = sum(a for _, a in rounds)
         rejected = sum(1 for d, a in rounds if a < d)
+        prior = self.pooled_alpha()
         trials = accepted + rejected + self.prior_weight
         if trials == 0:
-            return self.prior_alpha
-        return (accepted + self.prior_weight * self.prior_alpha) / trials
+            return prior
+        return (accepted + self.prior_weight * prior) / trials
         # END SOLUTION
 
     def plan(self, row_ids: Sequence[int], remaining: Sequence[int]) -> tuple[int, list[int]]:

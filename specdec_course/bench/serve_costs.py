@@ -1,11 +1,13 @@
-"""The serving bench's cost table: one batched draft step and one verification pass per batch size.
+"""The serving bench's cost table: a batched draft step and a round's other costs, per batch size.
 
 :func:`measure_batch_costs` fills :class:`specdec_course.api.serving.BatchCosts` with medians
 of wall-clock seconds on the bench's own models, the table the per-row lookahead policy of
-Week 5 Day 1 reads to choose each round's K. Every timed call runs on caches prefilled with
-the same ``context`` tokens per row (the Week 3 Day 1 ``batched_prefill``, so the bench needs
-that task written) and is undone right after with ``rewind_rows``, so each repeat sees the
-same cache.
+Week 5 Day 1 reads to choose each round's K. A draft step is one ``(b, 2)`` draft call on a
+cache prefilled with ``context`` tokens per row (the Week 3 Day 1 ``batched_prefill``) and
+undone with ``rewind_rows``. A verification entry is a whole Week 5 Day 1
+``speculative_round`` at that K, timed on rows admitted with ``start_rows``, minus its K draft
+steps: it then holds everything a round costs besides drafting (the verify pass, sampling,
+the device read, the rewinds), and ``K * draft + verify`` is what a round really takes.
 
 May import: ``core``, ``api`` (and the student package ``specdec``).
 """
@@ -58,11 +60,13 @@ def measure_batch_costs(
 ) -> BatchCosts:
     """Median seconds of a batched draft step and of each verification pass, per live rows.
 
-    For every ``b = 1 .. max_rows``: both models are prefilled (``batched_prefill``) with
-    ``b`` rows of ``context`` tokens; then, after one untimed warm-up of each call,
-    ``repeats`` interleaved repeats time one draft call over ``(b, 2)`` tokens (what the
-    speculative round's first draft step feeds) and one target call over ``(b, k + 1)``
-    tokens for every ``k = 0 .. k_max``, each undone with ``rewind_rows``.
+    For every ``b = 1 .. max_rows``: ``b`` rows of ``context`` tokens are prefilled in the
+    draft (``batched_prefill``) and admitted to both models (``start_rows``); then, after one
+    untimed warm-up of each, ``repeats`` interleaved repeats time one draft call over
+    ``(b, 2)`` tokens (what the round's first draft step feeds; undone with ``rewind_rows``)
+    and one greedy ``speculative_round`` at every ``k = 0 .. k_max`` (its rows grow by the
+    tokens it emits, as in serving). ``verify[b][k]`` is the round's median minus ``k``
+    draft steps.
 
     Args:
         draft, target: mlx-lm models sharing a vocabulary.
@@ -88,31 +92,39 @@ def measure_batch_costs(
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"measure_batch_costs: {name} must be an int >= {low}, got {value!r}")
     from specdec.ragged import batched_prefill
+    from specdec.rowspec import speculative_round, start_rows
 
     vocab = max(2, min(vocab_size(draft) or 2**15, vocab_size(target) or 2**15))
     draft_step = [0.0]
     verify = [[0.0] * (k_max + 1)]
     for b in range(1, max_rows + 1):
         rows = _rows(b, context, vocab)
-        caches = []
-        for model in (draft, target):
-            cache, logits = batched_prefill(model, rows)
-            mx.eval(logits)
-            caches.append(_timer(model, cache, b, vocab))
-        time_draft, time_target = caches
+        cache, logits = batched_prefill(draft, rows)
+        mx.eval(logits)
+        time_draft = _timer(draft, cache, b, vocab)
+        batch, _ = start_rows(draft, target, rows, list(range(b)), [None] * b)
+
+        def time_round(k: int, batch: Any = batch, b: int = b) -> float:
+            start = time.perf_counter()
+            speculative_round(draft, target, batch, k, [k] * b)
+            return time.perf_counter() - start
+
         time_draft(DRAFT_STEP_WIDTH)  # warm-up: kernels and buffers for these shapes
         for k in range(k_max + 1):
-            time_target(k + 1)
+            time_round(k)
         drafts: list[float] = []
-        passes: list[list[float]] = [[] for _ in range(k_max + 1)]
+        rounds: list[list[float]] = [[] for _ in range(k_max + 1)]
         for _ in range(repeats):
             drafts.append(time_draft(DRAFT_STEP_WIDTH))
             for k in range(k_max + 1):
-                passes[k].append(time_target(k + 1))
-        draft_step.append(statistics.median(drafts))
-        verify.append([statistics.median(p) for p in passes])
+                rounds[k].append(time_round(k))
+        step = statistics.median(drafts)
+        draft_step.append(step)
+        # A whole round (draft steps, the verify pass, sampling, the device read, the rewinds)
+        # minus its k draft steps: the policy's k * draft + verify is then the round's time.
+        verify.append([max(statistics.median(r) - k * step, 1e-6) for k, r in enumerate(rounds)])
     return BatchCosts(
         draft_step,
         verify,
-        note=f"measured: medians of {repeats} calls on {context}-token caches, seconds",
+        note=f"measured: medians of {repeats} rounds on {context}-token contexts, seconds",
     )

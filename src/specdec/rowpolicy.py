@@ -103,10 +103,15 @@ class RowLookahead:
     Estimating ``alpha_b`` (as Week 2's ``AdaptiveSpeculator``, per row): over the row's
     last ``window`` rounds, ``A`` accepted drafts and ``R`` rounds that ended in a
     rejection (accepted < drafted) give the likelihood ``alpha^A (1 - alpha)^R``. A new
-    row has no rounds yet, so a prior of ``prior_weight`` pseudo-trials at
-    ``prior_alpha`` is added::
+    row has no rounds yet, so a prior of ``w = prior_weight`` pseudo-trials at ``a0`` is
+    added::
 
-        alpha_hat = (A + prior_weight * prior_alpha) / (A + R + prior_weight)
+        alpha_hat = (A + w * a0) / (A + R + w)
+
+    ``a0`` is what the server has learned from the rows that already left: their ``A``
+    and ``R`` are pooled when they are removed, and ``a0 = (A_pool + w * prior_alpha) /
+    (A_pool + R_pool + w)`` (just ``prior_alpha`` before any row has left). A short
+    request then starts from the pair's typical acceptance instead of a guess.
 
     Choosing K: the argmax in the module docstring over ``K = 0 .. min(k_max,
     costs.k_max, max(remaining) - 1)``; exact ties (within a relative 1e-12) go to
@@ -134,8 +139,9 @@ class RowLookahead:
         #   1. costs must be a BatchCosts (TypeError naming the class otherwise).
         #   2. k_max and window are ints >= 1 (_check_int); prior_alpha a number in [0, 1],
         #      prior_weight a number >= 0 (ValueError naming the argument).
-        #   3. Keep a dict row id -> deque(maxlen=window) of (drafted, accepted) pairs and a
-        #      counter of consecutive K = 0 rounds.
+        #   3. Keep a dict row id -> deque(maxlen=window) of (drafted, accepted) pairs, the
+        #      pooled accepted drafts and rejections of removed rows (0 and 0), and a counter
+        #      of consecutive K = 0 rounds.
         raise NotImplementedError(
             "Week 5 Day 1 task `RowLookahead.__init__` is not written yet: "
             "see book chapter week5-01-row-lookahead"
@@ -151,11 +157,21 @@ class RowLookahead:
         )
 
     def remove_row(self, row_id: int) -> None:
-        """Forget a row that left the batch (unknown ids are ignored)."""
+        """Forget a row that left the batch, pooling its evidence (unknown ids are ignored)."""
         # TODO(W5D1): forget the row.
         #   1. Drop its history if there is one (pop with a default).
+        #   2. Add its accepted drafts and rejecting rounds to the pool.
         raise NotImplementedError(
             "Week 5 Day 1 task `RowLookahead.remove_row` is not written yet: "
+            "see book chapter week5-01-row-lookahead"
+        )
+
+    def pooled_alpha(self) -> float:
+        """``a0``: the prior of a new row, from the rows that left (``prior_alpha`` before)."""
+        # TODO(W5D1): the pool's smoothed estimate.
+        #   1. (A_pool + w * prior_alpha) / (A_pool + R_pool + w); prior_alpha when that is 0/0.
+        raise NotImplementedError(
+            "Week 5 Day 1 task `RowLookahead.pooled_alpha` is not written yet: "
             "see book chapter week5-01-row-lookahead"
         )
 
@@ -182,7 +198,8 @@ class RowLookahead:
         """
         # TODO(W5D1): the smoothed maximum-likelihood estimate of the class docstring.
         #   1. A = accepted drafts over the window; R = rounds with accepted < drafted.
-        #   2. (A + w * a0) / (A + R + w); with no evidence and w == 0 return the prior a0.
+        #   2. a0 = pooled_alpha(); (A + w * a0) / (A + R + w); with no evidence and w == 0
+        #      return a0.
         raise NotImplementedError(
             "Week 5 Day 1 task `RowLookahead.alpha` is not written yet: "
             "see book chapter week5-01-row-lookahead"
