@@ -21,6 +21,7 @@ import json
 import math
 import os
 import platform
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,8 +38,18 @@ from specdec_course.bench.serve_trace import make_trace, run_trace
 from specdec_course.core.blas import blas_name
 
 #: The command's defaults (``--quick`` for a smoke run of a minute or two).
-REQUESTS, MAX_TOKENS, SLOTS, KS, LOADS = 64, 64, 8, (1, 2, 3), (0.1, 0.3, 0.6)
-QUICK = {"requests": 8, "max_tokens": 16, "ks": (2,), "loads": (0.5,), "cost_repeats": 1}
+REQUESTS, MAX_TOKENS, SLOTS, KS, LOADS = 64, 64, 8, (1, 2, 3), (0.15, 0.35, 0.7)
+#: Interleaved passes over every engine per load (figures are their medians), and the timed
+#: rounds behind each entry of the cost table.
+REPEATS, COST_REPEATS = 2, 9
+QUICK = {
+    "requests": 8,
+    "max_tokens": 16,
+    "ks": (2,),
+    "loads": (0.5,),
+    "cost_repeats": 1,
+    "repeats": 1,
+}
 SATURATED = "saturated"
 
 
@@ -110,7 +121,8 @@ def run_serve_bench(
     loads: Sequence[float] = LOADS,
     rates: Sequence[float] | None = None,
     seed: int = 0,
-    cost_repeats: int = 5,
+    repeats: int = REPEATS,
+    cost_repeats: int = COST_REPEATS,
     impl: str = "src",
     log: Callable[[str], None] = print,
     console: Console | None = None,
@@ -118,12 +130,15 @@ def run_serve_bench(
     """Run every engine on the saturated trace, then on Poisson traces; return the figures.
 
     ``loads`` are fractions of the saturated request rate; ``rates`` (arrivals per second)
-    replace them when given.
+    replace them when given. Each load runs every engine ``repeats`` times, the engines'
+    order rotated each pass (a slow minute of a shared machine then hits every engine), and
+    each figure of a row is the median over the passes.
     """
     from specdec.servestats import poisson_arrivals, request_latency, summarize
     from specdec_course.bench.batch import target_greedy
     from specdec_course.bench.serve_costs import measure_batch_costs
     from specdec_course.bench.settings import load_line
+    from specdec_course.bench.sweep import rotated
 
     # The student's measurement first, on made-up numbers: a stub stops the bench here.
     summarize([request_latency(0.0, [0.1, 0.3], [1, 2])], 1.0)
@@ -174,30 +189,36 @@ def run_serve_bench(
         trace = make_trace(prompts, arrivals, max_tokens)
         reference = [greedy[tuple(r.prompt)] for r in trace]
         report.loads.append(label)
-        for name, factory in factories.items():
-            res = run_trace(factory, trace, reference=reference)
-            f = res.figures
+        runs: dict[str, list[Any]] = {name: [] for name in factories}
+        for rep in range(repeats):
+            for name in rotated(list(factories), rep):
+                runs[name].append(run_trace(factories[name], trace, reference=reference))
+                step(f"{name}, {label}")
+        for name, results in runs.items():
+
+            def med(get: Callable[[Any], float], results: list[Any] = results) -> float:
+                return statistics.median(get(r) for r in results)
+
             report.rows.append(
                 ServeRow(
                     name,
                     label,
                     rate,
-                    res.elapsed_s,
-                    f.throughput,
-                    f.ttft_p50,
-                    f.ttft_p99,
-                    f.itl_p50,
-                    f.itl_p99,
-                    f.requests,
-                    f.tokens,
-                    res.steps,
-                    res.mismatched or 0,
+                    med(lambda r: r.elapsed_s),
+                    med(lambda r: r.figures.throughput),
+                    med(lambda r: r.figures.ttft_p50),
+                    med(lambda r: r.figures.ttft_p99),
+                    med(lambda r: r.figures.itl_p50),
+                    med(lambda r: r.figures.itl_p99),
+                    results[0].figures.requests,
+                    results[0].figures.tokens,
+                    int(med(lambda r: r.steps)),
+                    max(r.mismatched or 0 for r in results),
                 )
             )
-            step(f"{name}, {label}")
 
     n_loads = len(rates) if rates is not None else len(loads)
-    with progress(console, len(factories) * (1 + n_loads), "serving") as step:
+    with progress(console, repeats * len(factories) * (1 + n_loads), "serving") as step:
         measure(SATURATED, None, poisson_arrivals(math.inf, requests), step)
         base = report.row(TARGET_ONLY, SATURATED) or report.row(MLX, SATURATED)
         report.rate_from = base.engine
@@ -315,7 +336,8 @@ def bench_serve(
             loads=loads or small.get("loads", LOADS),
             rates=rates,
             seed=seed,
-            cost_repeats=small.get("cost_repeats", 5),
+            repeats=small.get("repeats", REPEATS),
+            cost_repeats=small.get("cost_repeats", COST_REPEATS),
             impl=name,
             log=lambda m: console.print(m, style="dim"),
             console=console,

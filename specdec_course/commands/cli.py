@@ -365,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --serve: rows every engine decodes together (default 8)")
     p.add_argument("--loads", type=positive_float, nargs="+", default=None, metavar="X",
                    help="with --serve: Poisson arrival rates as fractions of the saturated "
-                        "target-only request rate (default 0.1 0.3 0.6)")
+                        "target-only request rate (default 0.15 0.35 0.7)")
     p.add_argument("--rates", type=positive_float, nargs="+", default=None, metavar="R",
                    help="with --serve: Poisson arrival rates in requests/s (instead of --loads)")
     p.add_argument("--quick", action="store_true",
