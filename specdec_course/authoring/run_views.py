@@ -306,8 +306,8 @@ SERVE_FIELDS = {
     "tok/s": ("throughput", 1.0, ".1f"),
     "ttft-p50": ("ttft_p50", 1e3, ".0f"),
     "ttft-p99": ("ttft_p99", 1e3, ".0f"),
-    "itl-p50": ("itl_p50", 1e3, ".0f"),
-    "itl-p99": ("itl_p99", 1e3, ".0f"),
+    "itl-p50": ("itl_p50", 1e3, ".1f"),
+    "itl-p99": ("itl_p99", 1e3, ".1f"),
 }
 
 
@@ -327,7 +327,8 @@ def serve_table(run: dict[str, Any], arg: str) -> str:
             r["engine"],
             f"{r['throughput']:.1f}",
             f"{r['throughput'] / mlx['throughput']:.2f}x",
-            *(f"{1e3 * r[k]:.0f}" for k in ("ttft_p50", "ttft_p99", "itl_p50", "itl_p99")),
+            *(f"{1e3 * r[k]:.0f}" for k in ("ttft_p50", "ttft_p99")),
+            *(f"{1e3 * r[k]:.1f}" for k in ("itl_p50", "itl_p99")),
             f"{mlx['itl_p50'] / r['itl_p50']:.2f}x",
             str(r["mismatched"]),
         ]
