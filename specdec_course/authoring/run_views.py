@@ -15,40 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from specdec_course.authoring.run_views_common import _args, _table, provenance
+from specdec_course.authoring.run_views_serve import SERVE_VIEWS
+
 #: Week 4 and batch row names the views rely on (the benches' own names).
 W4_BASE = "target-only"
 BATCH_OWN_TARGET = "batched target (W3D1)"
 BATCH_MLX_TARGET = "batched target (mlx-lm)"
-
-
-def _args(arg: str, count: int) -> list[str]:
-    parts = [p.strip() for p in arg.split(";")] if arg else []
-    if len(parts) != count:
-        raise ValueError(f"expects {count} argument(s) separated by ';', got {arg!r}")
-    return parts
-
-
-def _load(values: list[float]) -> str:
-    return f"{values[0]:.1f}" if values else "unknown"
-
-
-def provenance(run: dict[str, Any]) -> str:
-    """One line: which run, on what, and how to reproduce it."""
-    dirty = run.get("dirty_files") or []
-    commit = run["commit"][:7] + (f" with {len(dirty)} uncommitted file(s)" if dirty else "")
-    return (
-        f"*Recorded run `book/runs/{run['name']}.json` ({run['recorded_at']}, commit "
-        f"{commit}; {run['blas'].split(' (')[0]}, MLX {run['device']}; load average "
-        f"{_load(run['load_average_before'])} before, {_load(run['load_average_after'])} "
-        f"after, on {run['cpus']} CPUs; seed {run['seed']}). Reproduce with "
-        f"`{run['command']}`.*"
-    )
-
-
-def _table(header: list[str], align: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 # --- Week 4 (specdec bench --week4) ------------------------------------------------------
@@ -298,89 +271,11 @@ def sweep_value(run: dict[str, Any], arg: str) -> str:
     return _f(row[name], spec, unit)
 
 
-# --- Week 5 (specdec bench --serve) ------------------------------------------------------
-
-SERVE_MLX = "mlx-lm BatchGenerator"
-#: ``value`` fields of a serving row: its key in the run, and how it is shown.
-SERVE_FIELDS = {
-    "tok/s": ("throughput", 1.0, ".1f"),
-    "ttft-p50": ("ttft_p50", 1e3, ".0f"),
-    "ttft-p99": ("ttft_p99", 1e3, ".0f"),
-    "itl-p50": ("itl_p50", 1e3, ".1f"),
-    "itl-p99": ("itl_p99", 1e3, ".1f"),
-}
-
-
-def _serve_row(run: dict[str, Any], load: str, engine: str) -> dict[str, Any]:
-    for row in run["result"]["rows"]:
-        if row["load"] == load and row["engine"] == engine:
-            return row
-    raise KeyError(f"no row {engine!r} under load {load!r} in run {run['name']!r}")
-
-
-def serve_table(run: dict[str, Any], arg: str) -> str:
-    """``LOAD`` (``saturated``, ``0.30x``): every engine's figures under that load."""
-    (load,) = _args(arg, 1)
-    mlx = _serve_row(run, load, SERVE_MLX)
-    body = [
-        [
-            r["engine"],
-            f"{r['throughput']:.1f}",
-            f"{r['throughput'] / mlx['throughput']:.2f}x",
-            *(f"{1e3 * r[k]:.0f}" for k in ("ttft_p50", "ttft_p99")),
-            *(f"{1e3 * r[k]:.1f}" for k in ("itl_p50", "itl_p99")),
-            f"{mlx['itl_p50'] / r['itl_p50']:.2f}x",
-            str(r["mismatched"]),
-        ]
-        for r in run["result"]["rows"]
-        if r["load"] == load
-    ]
-    table = _table(
-        ["engine", "tok/s", "vs mlx-lm", "TTFT p50 ms", "TTFT p99 ms", "ITL p50 ms",
-         "ITL p99 ms", "ITL vs mlx-lm", "diff"],
-        ["---"] + ["--:"] * 8,
-        body,
-    )  # fmt: skip
-    res = run["result"]
-    rate = res["rates"].get(load)
-    how = f"all {res['requests']} requests at t = 0" if rate is None else f"{rate:.2f} requests/s"
-    return (
-        f"{table}\n\n(Load {load}: {how}; {res['requests']} requests x {res['max_tokens']} "
-        f"tokens, {res['slots']} slots, greedy; ITL vs mlx-lm = mlx-lm's ITL p50 ÷ the "
-        f"engine's; diff = requests differing from single-sequence greedy decoding.)\n\n"
-        f"{provenance(run)}"
-    )
-
-
-def serve_value(run: dict[str, Any], arg: str) -> str:
-    """``LOAD; ENGINE; FIELD`` (``tok/s``, ``ttft-p50``, ... in ms), or ``rate; LOAD``."""
-    parts = [p.strip() for p in arg.split(";")]
-    if parts[:1] == ["rate"]:
-        rate = run["result"]["rates"].get(_args(arg, 2)[1])
-        return f"{run['result']['saturated_rate'] if rate is None else rate:.2f}"
-    load, engine, key = _args(arg, 3)
-    if key not in SERVE_FIELDS:
-        raise ValueError(f"field must be one of {sorted(SERVE_FIELDS)}")
-    name, scale, spec = SERVE_FIELDS[key]
-    return f"{scale * _serve_row(run, load, engine)[name]:{spec}}"
-
-
-def serve_ratio(run: dict[str, Any], arg: str) -> str:
-    """``LOAD; ENGINE A; ENGINE B; tok/s|itl-p50``: A's speedup over B (B's ITL ÷ A's)."""
-    load, a, b, key = _args(arg, 4)
-    if key not in ("tok/s", "itl-p50"):
-        raise ValueError("the ratio field is tok/s or itl-p50")
-    ra, rb = _serve_row(run, load, a), _serve_row(run, load, b)
-    if key == "tok/s":
-        return f"{ra['throughput'] / rb['throughput']:.2f}x"
-    return f"{rb['itl_p50'] / ra['itl_p50']:.2f}x"
-
-
 VIEWS: dict[str, dict[str, Callable[[dict[str, Any], str], str]]] = {
     "week4": {"table": w4_table, "speedup": w4_speedup, "ratio": w4_ratio, "value": w4_value},
     "batch": {"crossover": batch_crossover, "value": batch_value, "ratio": batch_ratio},
     "sweep": {"table": sweep_table, "value": sweep_value},
-    "serve": {"table": serve_table, "value": serve_value, "ratio": serve_ratio},
+    "serve": SERVE_VIEWS,
 }
 
 
