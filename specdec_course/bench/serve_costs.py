@@ -128,3 +128,65 @@ def measure_batch_costs(
         verify,
         note=f"measured: medians of {repeats} rounds on {context}-token contexts, seconds",
     )
+
+
+class OnlineCosts:
+    """A speculative engine whose policy's cost table learns from the engine's own rounds.
+
+    The offline table (:func:`measure_batch_costs`) is measured on short synthetic rows; in
+    serving, caches are longer and hold holes, and a shared machine drifts. So after every
+    step that ran a round, the entry the policy used, ``verify[B][K]``, moves a share
+    ``weight`` of the way to what the step really took minus its ``K`` draft steps. An entry
+    the policy rates too cheap is corrected the first time it is chosen; one it never
+    chooses keeps its offline value.
+
+    Args:
+        engine: a ``specdec.serving.SpeculativeEngine`` built with ``policy``.
+        policy: its ``RowLookahead``; its ``costs`` table is updated in place.
+        weight: the exponential moving average's step, in (0, 1].
+    """
+
+    def __init__(self, engine: Any, policy: Any, *, weight: float = 0.25) -> None:
+        self.engine, self.policy, self.weight = engine, policy, weight
+        self._plans: list[tuple[int, int]] = []
+        plan = policy.plan
+
+        def recording_plan(row_ids: Any, remaining: Any) -> tuple[int, list[int]]:
+            k, counts = plan(row_ids, remaining)
+            self._plans.append((len(row_ids), k))
+            return k, counts
+
+        policy.plan = recording_plan
+
+    def submit(self, prompt: list[int], max_tokens: int = 100) -> int:
+        """Queue a request (the engine's ``submit``)."""
+        return self.engine.submit(prompt, max_tokens)
+
+    def has_work(self) -> bool:
+        """The engine's ``has_work``."""
+        return self.engine.has_work()
+
+    def step(self) -> list[Any]:
+        """One engine step, timed; a round's time refines the entry its plan used."""
+        self._plans.clear()
+        start = time.perf_counter()
+        out = self.engine.step()
+        seconds = time.perf_counter() - start
+        if len(self._plans) == 1:
+            rows, k = self._plans[0]
+            costs = self.policy.costs
+            entry = costs.verify[min(rows, costs.max_rows)]
+            entry[k] += self.weight * (max(seconds - k * costs.draft(rows), 1e-6) - entry[k])
+        return out
+
+
+def online_adaptive(draft: Any, target: Any, *, slots: int, costs: BatchCosts, k_max: int) -> Any:
+    """``per-row adaptive``: ``RowLookahead`` on a private copy of ``costs``, refined online."""
+    from specdec.rowpolicy import RowLookahead
+    from specdec.serving import SpeculativeEngine
+
+    table = BatchCosts(
+        list(costs.draft_step), [list(v) for v in costs.verify], note=f"{costs.note}; online"
+    )
+    policy = RowLookahead(table, k_max=k_max)
+    return OnlineCosts(SpeculativeEngine(draft, target, slots=slots, lookahead=policy), policy)

@@ -123,14 +123,15 @@ def engine_roster(
             that engine is first built, so a bench without it measures nothing).
     """
 
-    def row_lookahead() -> Any:
+    def adaptive() -> ServingEngine:
+        from specdec_course.bench.serve_costs import online_adaptive
+
         try:
-            from specdec.rowspec import RowLookahead
-        except ImportError as err:  # Week 5 Day 1's module is not in this implementation
+            return online_adaptive(draft, target, slots=slots, costs=costs(), k_max=max(ks))
+        except ImportError as err:  # Week 5 Days 1-2's modules are not in this package
             raise NotImplementedError(
-                f"specdec.rowspec.RowLookahead (Week 5 Day 1) is not in this package: {err}"
+                f"specdec.rowpolicy / specdec.serving (Week 5) are not in this package: {err}"
             ) from None
-        return RowLookahead(costs(), k_max=max(ks))
 
     roster: dict[str, Callable[[], ServingEngine]] = {
         MLX: lambda: MlxLmEngine(target, slots=slots),
@@ -138,5 +139,5 @@ def engine_roster(
     }
     for k in ks:
         roster[spec_name(k)] = lambda k=k: _speculative(draft, target, slots, lambda: k)
-    roster[ADAPTIVE] = lambda: _speculative(draft, target, slots, row_lookahead)
+    roster[ADAPTIVE] = adaptive
     return roster
