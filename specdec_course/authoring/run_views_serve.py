@@ -67,8 +67,14 @@ def serve_table(run: dict[str, Any], arg: str) -> str:
 
 
 def serve_value(run: dict[str, Any], arg: str) -> str:
-    """``LOAD; ENGINE; FIELD`` (``tok/s``, ``ttft-p50``, ... in ms), or ``rate; LOAD``."""
+    """``LOAD; ENGINE; FIELD`` (``tok/s``, ``ttft-p50``, ... in ms), ``rate; LOAD``, or
+    ``cost; B; K`` (a round at lookahead K with B live rows, in plain steps of B rows)."""
     parts = [p.strip() for p in arg.split(";")]
+    if parts[:1] == ["cost"]:  # cost; B; K: one round at lookahead K, in plain steps of B rows
+        _, b, k = (int(x) if x.isdigit() else x for x in _args(arg, 3))
+        costs = run["result"]["costs"]
+        plain = costs["verify"][b][0]
+        return f"{(k * costs['draft_step'][b] + costs['verify'][b][k]) / plain:.2f}"
     if parts[:1] == ["rate"]:
         rate = run["result"]["rates"].get(_args(arg, 2)[1])
         return f"{run['result']['saturated_rate'] if rate is None else rate:.2f}"
