@@ -140,10 +140,19 @@ def kill_all(c: Containment, session: int | None) -> int:
             pass
     found: set[int] = set()
     me = os.getpid()
+    quiet = 0
     for _ in range(20):  # a process forking as fast as it can: kill until none is left
         alive = [p for p in _pids() if p != me and _belongs(p, c)]
         if not alive:
-            break
+            # Two empty looks in a row: a process caught inside execve shows an empty
+            # /proc/PID/environ for a moment (the kernel sets it up after closing the
+            # exec pipe its parent waits on), so one look can miss it.
+            quiet += 1
+            if quiet == 2:
+                break
+            time.sleep(0.02)
+            continue
+        quiet = 0
         found.update(alive)
         if os.environ.get("SPECDEC_GRADE_DEBUG"):
             for pid in alive:
