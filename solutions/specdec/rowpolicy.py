@@ -35,15 +35,7 @@ from collections.abc import Sequence
 
 from specdec.theory import expected_tokens_per_round
 from specdec_course.api.serving import BatchCosts
-
-
-# Given to students (kept in the stub): the checks of the constructors.
-def _check_int(value: object, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
+from specdec_course.api.validation import check_count
 
 
 def _check_remaining(row_ids: Sequence[int], remaining: Sequence[int]) -> list[int]:
@@ -66,7 +58,7 @@ class FixedLookahead:
     """
 
     def __init__(self, lookahead: int = 4):
-        self.lookahead = _check_int(lookahead, "lookahead (K)", 0)
+        self.lookahead = check_count(lookahead, "lookahead (K)")
 
     def add_row(self, row_id: int) -> None:
         """A row joined the batch (a fixed K keeps no per-row state)."""
@@ -134,8 +126,8 @@ class RowLookahead:
     ):
         # TODO(W5D1): check and store the configuration.
         #   1. costs must be a BatchCosts (TypeError naming the class otherwise).
-        #   2. k_max and window are ints >= 1 (_check_int); prior_alpha a number in [0, 1],
-        #      prior_weight a number >= 0 (ValueError naming the argument).
+        #   2. k_max and window are ints >= 1 (check_count with low=1); prior_alpha a number
+        #      in [0, 1], prior_weight a number >= 0 (ValueError naming the argument).
         #   3. Keep a dict row id -> deque(maxlen=window) of (drafted, accepted) pairs, the
         #      pooled accepted drafts and rejections of removed rows (0 and 0), and a counter
         #      of consecutive K = 0 rounds.
@@ -146,8 +138,8 @@ class RowLookahead:
                 f"got {type(costs).__name__}"
             )
         self.costs = costs
-        self.k_max = _check_int(k_max, "k_max", 1)
-        self.window = _check_int(window, "window", 1)
+        self.k_max = check_count(k_max, "k_max", low=1)
+        self.window = check_count(window, "window", low=1)
         for name, value, high in (
             ("prior_alpha", prior_alpha, 1.0),
             ("prior_weight", prior_weight, math.inf),

@@ -106,7 +106,7 @@ class SpeculativeEngine:
         eos_token_id: int | Iterable[int] | None = None,
     ):
         # TODO(W5D2): check the configuration, then set up an empty engine.
-        #   1. slots: check_count and >= 1; lookahead through as_policy; check_temperature;
+        #   1. slots: check_count with low=1; lookahead through as_policy; check_temperature;
         #      eos_ids.
         #   2. Without a draft model only a FixedLookahead of 0 works: ValueError otherwise.
         #      With one: check_same_vocab and check_batchable("draft"); always
@@ -114,9 +114,7 @@ class SpeculativeEngine:
         #   3. State: requests by id, a queue of waiting ids, the live RowBatch (None while
         #      empty) and the next request id.
         # BEGIN SOLUTION
-        self.slots = check_count(slots, "slots")
-        if self.slots < 1:
-            raise ValueError("slots must be >= 1: the engine decodes at least one request")
+        self.slots = check_count(slots, "slots", low=1)
         self.policy = as_policy(lookahead)
         self.temperature = check_temperature(temperature)
         self.stop = eos_ids(eos_token_id)
@@ -252,8 +250,8 @@ class SpeculativeEngine:
         # BEGIN SOLUTION
         events: list[Emitted] = []
         self._drop_cancelled(events)
-        while self._queue and self.requests[self._queue[0]].max_tokens == 0:
-            rid = self._queue.popleft()
+        for rid in [r for r in self._queue if self.requests[r].max_tokens == 0]:
+            self._queue.remove(rid)
             self.requests[rid].state = "finished"
             events.append(Emitted(rid, [], True, "length"))
         free = self.slots - self.live
@@ -339,7 +337,7 @@ class SpeculativeEngine:
     def _admit(self, free: int, events: list[Emitted]) -> None:
         """Prefill up to ``free`` waiting requests and join the unfinished ones to the batch."""
         # TODO(W5D2): admission.
-        #   1. Pop up to `free` requests (a max_tokens=0 one finishes at once, takes no slot).
+        #   1. Pop up to `free` requests (step() has already finished the max_tokens=0 ones).
         #   2. start_rows on their prompts and keys: count one target call each, one draft
         #      call each if any prompt is longer than one token; policy.add_row; settle_row
         #      the first token and report it.
@@ -347,16 +345,7 @@ class SpeculativeEngine:
         #      become the batch or join it with join_batches (its catch-up call counts for
         #      the old rows).
         # BEGIN SOLUTION
-        ids = []
-        while self._queue and len(ids) < free:
-            rid = self._queue.popleft()
-            if self.requests[rid].max_tokens == 0:
-                self.requests[rid].state = "finished"
-                events.append(Emitted(rid, [], True, "length"))
-            else:
-                ids.append(rid)
-        if not ids:
-            return
+        ids = [self._queue.popleft() for _ in range(min(free, len(self._queue)))]
         prompts = [self.requests[rid].prompt for rid in ids]
         newcomers, first = start_rows(
             self.draft_model,

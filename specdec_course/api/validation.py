@@ -42,12 +42,12 @@ def token_list(prompt_tokens: mx.array | Iterable[int], *, what: str = "prompt_t
     return tokens
 
 
-def check_count(value: Any, what: str) -> int:
-    """Return ``value`` if it is a non-negative int, else raise TypeError/ValueError."""
+def check_count(value: Any, what: str, low: int = 0) -> int:
+    """Return ``value`` if it is an int ``>= low`` (default 0), else raise TypeError/ValueError."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"{what} must be >= 0, got {value}")
+    if value < low:
+        raise ValueError(f"{what} must be >= {low}, got {value}")
     return value
 
 

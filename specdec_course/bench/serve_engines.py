@@ -49,8 +49,7 @@ class MlxLmEngine:
     ) -> None:
         from mlx_lm.generate import BatchGenerator
 
-        if check_count(slots, "slots") < 1:
-            raise ValueError("slots must be >= 1")
+        check_count(slots, "slots", low=1)
         stop = [[i] for i in sorted(eos_ids(eos_token_id))] or None
         self._gen = BatchGenerator(
             target, stop_tokens=stop, completion_batch_size=slots, prefill_batch_size=slots

@@ -38,15 +38,7 @@ from collections.abc import Sequence
 
 from specdec.theory import expected_tokens_per_round
 from specdec_course.api.serving import BatchCosts
-
-
-# Given to students (kept in the stub): the checks of the constructors.
-def _check_int(value: object, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
+from specdec_course.api.validation import check_count
 
 
 def _check_remaining(row_ids: Sequence[int], remaining: Sequence[int]) -> list[int]:
@@ -69,7 +61,7 @@ class FixedLookahead:
     """
 
     def __init__(self, lookahead: int = 4):
-        self.lookahead = _check_int(lookahead, "lookahead (K)", 0)
+        self.lookahead = check_count(lookahead, "lookahead (K)")
 
     def add_row(self, row_id: int) -> None:
         """A row joined the batch (a fixed K keeps no per-row state)."""
@@ -137,8 +129,8 @@ class RowLookahead:
     ):
         # TODO(W5D1): check and store the configuration.
         #   1. costs must be a BatchCosts (TypeError naming the class otherwise).
-        #   2. k_max and window are ints >= 1 (_check_int); prior_alpha a number in [0, 1],
-        #      prior_weight a number >= 0 (ValueError naming the argument).
+        #   2. k_max and window are ints >= 1 (check_count with low=1); prior_alpha a number
+        #      in [0, 1], prior_weight a number >= 0 (ValueError naming the argument).
         #   3. Keep a dict row id -> deque(maxlen=window) of (drafted, accepted) pairs, the
         #      pooled accepted drafts and rejections of removed rows (0 and 0), and a counter
         #      of consecutive K = 0 rounds.

@@ -109,7 +109,7 @@ class SpeculativeEngine:
         eos_token_id: int | Iterable[int] | None = None,
     ):
         # TODO(W5D2): check the configuration, then set up an empty engine.
-        #   1. slots: check_count and >= 1; lookahead through as_policy; check_temperature;
+        #   1. slots: check_count with low=1; lookahead through as_policy; check_temperature;
         #      eos_ids.
         #   2. Without a draft model only a FixedLookahead of 0 works: ValueError otherwise.
         #      With one: check_same_vocab and check_batchable("draft"); always
@@ -273,7 +273,7 @@ class SpeculativeEngine:
     def _admit(self, free: int, events: list[Emitted]) -> None:
         """Prefill up to ``free`` waiting requests and join the unfinished ones to the batch."""
         # TODO(W5D2): admission.
-        #   1. Pop up to `free` requests (a max_tokens=0 one finishes at once, takes no slot).
+        #   1. Pop up to `free` requests (step() has already finished the max_tokens=0 ones).
         #   2. start_rows on their prompts and keys: count one target call each, one draft
         #      call each if any prompt is longer than one token; policy.add_row; settle_row
         #      the first token and report it.
