@@ -20,13 +20,12 @@ the sequential runs and >= 1.5x batched target-only. ``batch.json`` and
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,7 @@ from specdec_course.bench.frame import (
     print_skipped,
     probe,
     progress,
+    write_report,
 )
 from specdec_course.bench.settings import load_line, measure_with_impl
 from specdec_course.bench.sweep import rotated
@@ -377,9 +377,8 @@ def bench_batch(
     if isinstance(report, int):
         return report
     render(console, report)
+    write_report(report, out, "batch.json")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "batch.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     if report.skipped:  # the plot needs the batched and the sequential spec rows
         console.print(f"wrote {out / 'batch.json'} (no plot: rows were skipped)")
     else:

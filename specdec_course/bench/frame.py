@@ -14,10 +14,12 @@ May import: ``core``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -149,3 +151,12 @@ def goal_line(label: str, value: float, goal: float, *, reference_short: bool = 
     verdict = "[green]met[/green]" if met else "[yellow]not met[/yellow]"
     note = f" ({REFERENCE_SHORT})" if reference_short and not met else ""
     return f"goal {label}: {value:.2f}x vs {goal:.1f}x: {verdict}{note}"
+
+
+def write_report(report: Any, out: str | Path, name: str) -> Path:
+    """Write a bench's report dataclass as ``out/name`` (indented JSON); return the path."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    return path

@@ -17,13 +17,12 @@ May import: ``core``, ``api`` (and the student package ``specdec``).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from specdec_course.api.serving import ServingEngine
-from specdec_course.bench.frame import print_machine, print_skipped, probe, progress
+from specdec_course.bench.frame import print_machine, print_skipped, probe, progress, write_report
 from specdec_course.bench.serve_engines import MLX, TARGET_ONLY, engine_roster
 from specdec_course.bench.serve_trace import make_trace, run_trace
 from specdec_course.core.blas import blas_name
@@ -346,9 +345,8 @@ def bench_serve(
     if isinstance(report, int):
         return report
     render(console, report)
+    write_report(report, out, "serve.json")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "serve.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
     pngs = [
         plot_tradeoff(report, out / "serve_tradeoff.png"),
         plot_speedup(report, out / "serve_speedup.png"),

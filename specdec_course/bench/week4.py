@@ -20,13 +20,12 @@ the implementation measured).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from specdec_course.bench.frame import (
     print_skipped,
     probe,
     progress,
+    write_report,
 )
 from specdec_course.bench.mlxlm import mlx_lm_rounds
 from specdec_course.bench.settings import load_line, measure_with_impl
@@ -394,9 +394,6 @@ def bench_week4(
     if isinstance(report, int):
         return report
     render(console, report)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "week4.json"
-    path.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    path = write_report(report, out, "week4.json")
     console.print(f"wrote {path}")
     return 1 if any(r.mismatches for r in report.rows if not r.name.startswith("mlx-lm")) else 0

@@ -15,13 +15,12 @@ one-token step.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ import mlx.core as mx
 from rich.console import Console
 from rich.table import Table
 
-from specdec_course.bench.frame import print_machine
+from specdec_course.bench.frame import print_machine, write_report
 from specdec_course.bench.settings import load_line
 from specdec_course.bench.sweep import rotated
 from specdec_course.core.blas import blas_name
@@ -268,9 +267,6 @@ def bench_smollm2(
     except TaskNotWritten as err:
         return report_unwritten(console, err, name)
     render(console, report)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "week4_smollm2.json"
-    path.write_text(json.dumps(asdict(report), indent=2) + "\n")
+    path = write_report(report, out, "week4_smollm2.json")
     console.print(f"wrote {path}")
     return 1 if any(r.mismatches for r in report.rows) else 0
